@@ -1,0 +1,59 @@
+/* Bounded growable buffer. */
+#include "common/buf.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+void buf_init(struct buf *b, size_t max)
+{
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->max = max;
+}
+
+int buf_append(struct buf *b, const void *p, size_t n)
+{
+    if (n > b->max - b->len)
+        return -EMSGSIZE;
+    if (b->len + n > b->cap) {
+        size_t ncap = b->cap ? b->cap : 256;
+        while (ncap < b->len + n)
+            ncap *= 2;
+        if (ncap > b->max)
+            ncap = b->max;
+        uint8_t *d = realloc(b->data, ncap);
+        if (!d)
+            return -ENOMEM;
+        b->data = d;
+        b->cap = ncap;
+    }
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+void buf_consume(struct buf *b, size_t n)
+{
+    if (n >= b->len) {
+        b->len = 0;
+        return;
+    }
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
+}
+
+void buf_reset(struct buf *b)
+{
+    b->len = 0;
+}
+
+void buf_free(struct buf *b)
+{
+    if (!b)
+        return;
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}

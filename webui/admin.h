@@ -1,0 +1,34 @@
+/* The admin HTTP server: lws HTTP protocol handler, Bearer-token auth,
+ * routing to the API modules, /healthz and /metrics. One instance per
+ * process (the daemon calls webui_init once before creating the vhost). */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct db;
+struct lws_protocols;
+
+enum webui_change {
+    WEBUI_DEVICE_CHANGED = 1,   /* blocked or credentials changed: recheck live sessions */
+    WEBUI_DEVICE_DELETED = 2,
+    WEBUI_REGISTRY_CHANGED = 3,
+};
+
+struct webui_options {
+    struct db *db;                      /* borrowed */
+    const char *const *tokens;          /* admin bearer tokens (borrowed, n_tokens of them) */
+    size_t n_tokens;
+    size_t http_max_body;
+    bool metrics_public;
+    /* Live effects: called after a committed change (may be NULL). */
+    void (*on_change)(void *ud, enum webui_change what, int64_t rowid);
+    /* Prometheus text for /metrics; *ret is malloc'd (may be NULL). */
+    int (*render_metrics)(void *ud, char **ret);
+    void *ud;
+};
+
+/* Copies the options. Returns 0 or -EINVAL. */
+int webui_init(const struct webui_options *o);
+/* Protocol list for the admin vhost (terminated by an all-NULL entry). */
+const struct lws_protocols *webui_admin_protocols(void);

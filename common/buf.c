@@ -12,22 +12,31 @@ void buf_init(struct buf *b, size_t max)
     b->max = max;
 }
 
-int buf_append(struct buf *b, const void *p, size_t n)
+/* Grows capacity to hold n more bytes (doubling, capped at max). */
+static int buf_grow(struct buf *b, size_t n)
 {
     if (n > b->max - b->len)
         return -EMSGSIZE;
-    if (b->len + n > b->cap) {
-        size_t ncap = b->cap ? b->cap : 256;
-        while (ncap < b->len + n)
-            ncap *= 2;
-        if (ncap > b->max)
-            ncap = b->max;
-        uint8_t *d = realloc(b->data, ncap);
-        if (!d)
-            return -ENOMEM;
-        b->data = d;
-        b->cap = ncap;
-    }
+    if (b->len + n <= b->cap)
+        return 0;
+    size_t ncap = b->cap ? b->cap : 256;
+    while (ncap < b->len + n)
+        ncap *= 2;
+    if (ncap > b->max)
+        ncap = b->max;
+    uint8_t *d = realloc(b->data, ncap);
+    if (!d)
+        return -ENOMEM;
+    b->data = d;
+    b->cap = ncap;
+    return 0;
+}
+
+int buf_append(struct buf *b, const void *p, size_t n)
+{
+    int r = buf_grow(b, n);
+    if (r < 0)
+        return r;
     if (n)
         memcpy(b->data + b->len, p, n);
     b->len += n;
@@ -56,4 +65,18 @@ void buf_free(struct buf *b)
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+}
+
+int buf_reserve(struct buf *b, size_t n, uint8_t **ret)
+{
+    int r = buf_grow(b, n);
+    if (r < 0)
+        return r;
+    *ret = b->data + b->len;
+    return 0;
+}
+
+void buf_commit(struct buf *b, size_t n)
+{
+    b->len += n;
 }

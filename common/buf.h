@@ -19,3 +19,9 @@ int buf_append(struct buf *b, const void *p, size_t n);
 void buf_consume(struct buf *b, size_t n);
 void buf_reset(struct buf *b);
 void buf_free(struct buf *b);
+
+/* Makes room for n more bytes and returns where they go (*ret); the caller
+ * writes them and then calls buf_commit(b, written). Same errors as
+ * buf_append. */
+int buf_reserve(struct buf *b, size_t n, uint8_t **ret);
+void buf_commit(struct buf *b, size_t n);

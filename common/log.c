@@ -58,19 +58,29 @@ void log_write(enum log_level level, const char *fmt, ...)
     fwrite(line, 1, len, stderr);
 }
 
+static size_t escaped_len(unsigned char c)
+{
+    return (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') ? 4 : 1;
+}
+
 char *log_escape(char *out, size_t cap, const void *src, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = src;
-    size_t o = 0;
+    size_t o = 0, total = 0, limit;
 
     if (cap == 0)
         return out;
+    /* Room for "..." is kept only when the whole escaped text cannot fit,
+     * so a value that fits is never cut. Counting stops at cap. */
+    for (size_t i = 0; i < len && total < cap; i++)
+        total += escaped_len(s[i]);
+    limit = total < cap ? cap - 1 : cap >= 4 ? cap - 4 : 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = s[i];
-        size_t need = (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') ? 4 : 1;
-        if (o + need + 4 > cap) {      /* keep room for "..." and NUL */
-            if (o + 4 <= cap) {
+        size_t need = escaped_len(c);
+        if (o + need > limit) {
+            if (cap >= 4) {
                 memcpy(out + o, "...", 3);
                 o += 3;
             }

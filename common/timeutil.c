@@ -2,6 +2,7 @@
 #include "common/timeutil.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -46,6 +47,15 @@ void time_format_rfc3339(int64_t unix_us, char *out, size_t cap)
                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
+/* timegm() normalises 31 April to 1 May; a date that does not exist must be
+ * refused instead (RFC 3339 5.7). */
+static int days_in_month(int year, int month)
+{
+    static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    bool leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    return month == 2 && leap ? 29 : days[month - 1];
+}
+
 static int digits(const char **s, int n, int *ret)
 {
     int v = 0;
@@ -70,7 +80,7 @@ int time_parse_rfc3339(const char *s, int64_t *ret_unix_us)
         digits(&s, 2, &D) || (*s != 'T' && *s != 't') || (s++, digits(&s, 2, &h)) ||
         *s++ != ':' || digits(&s, 2, &m) || *s++ != ':' || digits(&s, 2, &sec))
         return -EINVAL;
-    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+    if (M < 1 || M > 12 || D < 1 || D > days_in_month(Y, M) || h > 23 || m > 59 || sec > 60)
         return -EINVAL;
     if (*s == '.') {
         s++;

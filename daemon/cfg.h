@@ -61,8 +61,8 @@ struct cfg {
         char password[256];
         char client_id_prefix[128];        /* "iotcored/" */
         char service_client_id[128];       /* "iotcored-service" */
-        char service_username[256];        /* "" = username */
-        char service_password[256];        /* "" = password */
+        char service_username[256];        /* "" in the file = username (cfg_load copies it) */
+        char service_password[256];        /* "" in the file = password (cfg_load copies it) */
         char google_prefix[128];           /* "google/" */
         char aws_prefix[128];              /* "aws/" */
         char plain_prefix[128];            /* "plain/" */
@@ -107,10 +107,14 @@ struct cfg {
 /* Fills cfg with the embedded defaults (no file). */
 void cfg_defaults(struct cfg *cfg);
 
-/* Reads path over the defaults. Returns 0, or a negative errno with a single
- * line "FILE:LINE: what is wrong" (or "FILE: ..." when there is no line)
- * written to err. Unknown keys, wrong types, out-of-range values, duplicate
- * listener names and unparsable upstream.url are errors. */
+/* Reads path over the embedded defaults (it applies cfg_defaults itself, so
+ * cfg need not be prepared). Returns 0, or a negative errno (-EINVAL for a
+ * bad file, -ENOENT etc. when it cannot be read) with a single line
+ * "FILE:LINE: what is wrong" (or "FILE: ..." when there is no line) written
+ * to err; cfg is written only on success. Unknown keys, wrong types,
+ * out-of-range values, duplicate listener names, unparsable upstream.url,
+ * an admin listener without tls on a non-loopback bind, and integers that
+ * libconfig 1.5 would silently wrap are errors. */
 int cfg_load(const char *path, struct cfg *cfg, char *err, size_t err_len);
 
 /* The listener with that protocol, or NULL. */

@@ -7,6 +7,7 @@
  * paths are. Existing files are kept and loaded. */
 #pragma once
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "daemon/cfg.h"
 
@@ -23,5 +24,16 @@ struct pki_files {
 };
 
 /* Creates what is missing, loads what exists. Returns 0, or a negative errno
- * with one line in err. Logs (info) the path of each file it created. */
+ * with one line in err (ret untouched). Logs (info) the path of each file it
+ * created, (warn) key files or a data_dir readable by group or others. ret
+ * holds secrets (admin_token, aws_secret): explicit_bzero it when done.
+ * A generated server certificate is renewed when it no longer chains to
+ * ca.pem, expires within 30 days, or does not name aws.endpoint. */
 int pki_prepare(const struct cfg *cfg, struct pki_files *ret, char *err, size_t err_len);
+
+/* Writes len bytes to path so that readers see the old file or the whole new
+ * one, never a part: a temp file created O_EXCL 0600 in the same directory,
+ * fchmod to mode, write, fsync, rename, fsync of the directory. A secret is
+ * therefore never readable by others, not even for a moment. Returns 0 or a
+ * negative errno; the temp file is removed on failure. */
+int pki_write_atomic(const char *path, const void *data, size_t len, mode_t mode);

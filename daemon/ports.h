@@ -5,8 +5,11 @@
 #include <stddef.h>
 
 struct ports_entry {
-    const char *name;
-    int port;
+    const char *name;   /* borrowed */
+    int port;           /* the bound port, 0..65535 */
 };
 
+/* Writes data_dir/ports.json (mode 0644) with one member per entry, in
+ * order. Returns 0, -EINVAL for a NULL name or a port out of range,
+ * -EMSGSIZE if it would not fit 8 KiB, or a negative errno from the write. */
 int ports_write(const char *data_dir, const struct ports_entry *entries, size_t n);

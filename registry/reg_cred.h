@@ -18,17 +18,25 @@ enum reg_key_type {
  * RSA_PEM = 3, ES256_PEM = 2, ES256_X509_PEM = 4, per resources.proto). */
 int reg_cred_format_parse(const char *s, enum db_key_format *ret);
 int reg_cred_format_from_number(long n, enum db_key_format *ret);
+/* Never NULL: "UNSPECIFIED_PUBLIC_KEY_FORMAT" for a value outside the enum. */
 const char *reg_cred_format_name(enum db_key_format f);
+/* 0 (no key type) for a value outside the enum. */
 enum reg_key_type reg_cred_format_key_type(enum db_key_format f);
 
 /* Validates that pem is what format says: a PUBLIC KEY PEM for *_PEM, a
  * CERTIFICATE PEM for *_X509_PEM; RSA of at least 2048 bits for RSA_*, an EC
- * key on P-256 for ES256_*; a certificate not expired at now_us. Returns 0,
- * or -EINVAL with a human reason written to why (for the 400 message). */
+ * key on P-256 for ES256_*; a certificate not expired at now_us. Exactly one
+ * PEM block with only whitespace around it. Returns 0, or -EINVAL with a
+ * human reason written to why (for the 400 message; the caller prefixes the
+ * field path, e.g. "RSA key is 1024 bits; at least 2048 are required"). why
+ * may be NULL; it is not written on success. */
 int reg_cred_check(enum db_key_format format, const char *pem, int64_t now_us, char *why,
                    size_t why_len);
 
 /* Returns (malloc'd, *ret_pem) the SubjectPublicKeyInfo "BEGIN PUBLIC KEY"
  * PEM of the credential, extracting it from the certificate for *_X509_PEM:
- * libjwt 1.10 refuses certificates as keys. -EINVAL if it does not parse. */
+ * libjwt 1.10 refuses certificates as keys. -EINVAL if it does not parse or
+ * its key type is not the format's; key strength and certificate expiry are
+ * not judged here (they are rules for accepting a credential, above).
+ * -ENOMEM. *ret_pem untouched on failure. */
 int reg_cred_public_pem(enum db_key_format format, const char *pem, char **ret_pem);

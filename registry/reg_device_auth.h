@@ -1,6 +1,7 @@
 /* Authenticating a Google-style device at CONNECT: client id -> store lookup
  * -> blocked -> usable credentials -> JWT rules. Transport-free. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,7 +19,12 @@ void reg_google_auth_clear(struct reg_google_auth *a);
 
 /* rules->audience is ignored: the project from the client id is used.
  * Returns REG_AUTH_OK (and *ret filled; caller clears) or the refusal reason
- * (ret cleared). now is unix seconds. */
+ * (ret cleared). *ret is overwritten on entry, so it must not hold owned
+ * fields. ret->token.key_index is the position of the verifying credential
+ * in the device's credential list. now is unix seconds. Order: client id
+ * shape (BAD_CLIENT_ID), password present and a compact JWT (NOT_JWT), both
+ * without touching the store; then lookup (UNKNOWN_DEVICE, STORE_ERROR),
+ * BLOCKED, NO_CREDENTIAL, CREDENTIAL_EXPIRED, then reg_jwt_verify. */
 enum reg_auth_reason reg_google_authenticate(struct db *db, const char *client_id, size_t cid_len,
                                              const uint8_t *password, size_t pw_len, bool has_password,
                                              const struct reg_jwt_rules *rules, int64_t now,

@@ -5,6 +5,7 @@
  * accept an HS256 token keyed with the public-key PEM text). jwt.h is
  * included only in registry/reg_jwt*.c. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,7 +35,7 @@ enum reg_auth_reason {
     REG_AUTH__COUNT,
 };
 const char *reg_auth_reason_word(enum reg_auth_reason r);
-/* CONNACK code per DESIGN.md: 1, 2, 4, 3 (store error), else 5. */
+/* CONNACK code per DESIGN.md: 1, 2, 4, 3 (store error), else 5 (0 for OK). */
 int reg_auth_reason_connack(enum reg_auth_reason r);
 
 struct reg_jwt_rules {
@@ -57,12 +58,19 @@ struct reg_jwt_result {
     size_t key_index;            /* which key verified */
 };
 
+/* True when token (len bytes) passes the first rule of reg_jwt_verify (the
+ * NOT_JWT one): at most 8 KiB, exactly three '.'-separated base64url parts
+ * (padded or not; '+' and '/' tolerated as Google's decoder did), header and
+ * payload non-empty. Cheap and store-free: callers check it before a lookup. */
+bool reg_jwt_is_compact(const char *token, size_t len);
+
 /* Verifies token (len bytes, not necessarily NUL-terminated) against keys at
  * time now (unix seconds). Returns REG_AUTH_OK and fills *ret, or the first
  * failing reason in this order: NOT_JWT, BAD_HEADER, BAD_TYP, ALG_MISMATCH,
  * BAD_SIGNATURE, MISSING_CLAIM, AUD, IAT_FUTURE, LIFETIME, EXPIRED.
  * deadline = exp + clock_skew, or min(that, iat + refresh_interval) when
- * refresh_interval > 0. */
+ * refresh_interval > 0. ret->key_index indexes keys. ret may be NULL; it is
+ * written only on REG_AUTH_OK. Never logs or keeps the token. */
 enum reg_auth_reason reg_jwt_verify(const char *token, size_t len, const struct reg_jwt_key *keys,
                                     size_t n_keys, const struct reg_jwt_rules *rules, int64_t now,
                                     struct reg_jwt_result *ret);

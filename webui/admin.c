@@ -1,1 +1,575 @@
-/* placeholder: not written yet */
+/* The admin HTTP server's transport glue, the only webui file that sees
+ * libwebsockets: it collects one request per transaction (method, decoded
+ * path, query, body capped at http_max_body), checks the Bearer token,
+ * routes to /healthz, /metrics and the API modules, and writes the reply
+ * (keep-alive, chunked into the socket). Handlers never see lws; they get
+ * an api_request and fill an api_response (webui/api.h). */
+#include "webui/admin.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "webui/api.h"
+
+/* lws keeps the whole request head in one header buffer (a few KB), so
+ * these bounds are never reached by a request lws accepted; they keep our
+ * own allocations finite regardless. */
+#define ADMIN_MAX_PARAMS 1024
+#define ADMIN_WRITE_CHUNK 16384
+#define ADMIN_DEFAULT_MAX_BODY (1024 * 1024)
+
+static const char admin_msg_missing[] =
+    "Request is missing required authentication credential. Expected OAuth 2 access token, "
+    "login cookie or other valid authentication credential. See "
+    "https://developers.google.com/identity/sign-in/web/devconsole-project.";
+static const char admin_msg_invalid[] =
+    "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
+    "cookie or other valid authentication credential. See "
+    "https://developers.google.com/identity/sign-in/web/devconsole-project.";
+
+static struct webui_options admin_opts;
+static bool admin_ready;
+/* One service thread (LWS_MAX_SMP 1): a single staging buffer with the
+ * LWS_PRE headroom lws_write wants. */
+static unsigned char admin_wbuf[LWS_PRE + ADMIN_WRITE_CHUNK];
+
+/* Per-connection state (lws per-session data, zeroed at accept), reused by
+ * each keep-alive transaction; everything it points to is freed by
+ * req_reset. */
+struct admin_req {
+    bool active;                /* a transaction is in progress */
+    bool responded;             /* resp is final; waiting to write it */
+    bool headers_sent;
+    bool want_body;
+    enum api_method method;
+    char *path;                 /* owned */
+    struct api_param *params;   /* owned, n_params entries with owned strings */
+    size_t n_params;
+    struct buf body;            /* capped at http_max_body + 1 (the NUL) */
+    struct api_response resp;
+    size_t sent;
+    char peer[64];
+};
+
+int webui_init(const struct webui_options *o)
+{
+    if (!o || !o->db || (o->n_tokens > 0 && !o->tokens))
+        return -EINVAL;
+    admin_opts = *o;
+    if (admin_opts.http_max_body == 0)
+        admin_opts.http_max_body = ADMIN_DEFAULT_MAX_BODY;
+    admin_ready = true;
+    return 0;
+}
+
+static void req_reset(struct admin_req *rq)
+{
+    free(rq->path);
+    for (size_t i = 0; i < rq->n_params; i++) {
+        free(rq->params[i].name);
+        free(rq->params[i].value);
+    }
+    free(rq->params);
+    buf_free(&rq->body);
+    api_response_clear(&rq->resp);
+    memset(rq, 0, sizeof(*rq));
+}
+
+/* ---- auth ---- */
+
+/* Compares against every configured token without an early exit, so the
+ * time taken does not tell how much of a guess was right. */
+static bool token_matches(const char *tok, size_t len)
+{
+    unsigned ok = 0;
+
+    for (size_t t = 0; t < admin_opts.n_tokens; t++) {
+        const char *want = admin_opts.tokens[t];
+        size_t wlen = want ? strlen(want) : 0;
+        unsigned diff = wlen != len;
+
+        if (wlen == 0)
+            continue;
+        for (size_t i = 0; i < len; i++)
+            diff |= (unsigned char)(tok[i] ^ want[i % wlen]);
+        ok |= diff == 0;
+    }
+    return ok != 0;
+}
+
+enum auth_result { AUTH_OK, AUTH_MISSING, AUTH_INVALID };
+
+static enum auth_result check_bearer(struct lws *wsi)
+{
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    enum auth_result res = AUTH_INVALID;
+    char *hdr, *tok;
+    size_t len;
+
+    if (total <= 0)
+        return AUTH_MISSING;
+    hdr = malloc((size_t)total + 1);
+    if (!hdr)
+        return AUTH_INVALID;
+    if (lws_hdr_copy(wsi, hdr, total + 1, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+        goto out;
+    if (strncasecmp(hdr, "Bearer ", 7) != 0) {
+        res = AUTH_MISSING;     /* another scheme (Basic...) is no bearer credential */
+        goto out;
+    }
+    tok = hdr + 7;
+    while (*tok == ' ')
+        tok++;
+    len = strlen(tok);
+    while (len > 0 && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
+        len--;
+    if (len > 0 && token_matches(tok, len))
+        res = AUTH_OK;
+out:
+    explicit_bzero(hdr, (size_t)total + 1);
+    free(hdr);
+    return res;
+}
+
+/* ---- replies ---- */
+
+static int start_reply(struct lws *wsi, struct admin_req *rq)
+{
+    char path[160];
+
+    rq->responded = true;
+    rq->sent = 0;
+    if (rq->resp.status >= 500)
+        log_warn("admin: %s \"%s\" from %s -> %d", api_method_name(rq->method),
+                 log_escape(path, sizeof(path), rq->path ? rq->path : "", rq->path ? strlen(rq->path) : 0),
+                 rq->peer, rq->resp.status);
+    else
+        log_debug("admin: %s \"%s\" from %s -> %d", api_method_name(rq->method),
+                  log_escape(path, sizeof(path), rq->path ? rq->path : "", rq->path ? strlen(rq->path) : 0),
+                  rq->peer, rq->resp.status);
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* An error decided before the request is complete (auth, size, framing). */
+static int early_error(struct lws *wsi, struct admin_req *rq, int http, enum api_gstatus s,
+                       bool close, const char *msg)
+{
+    api_google_error_http(&rq->resp, http, s, "%s", msg);
+    rq->resp.close = close;
+    return start_reply(wsi, rq);
+}
+
+static int write_headers(struct lws *wsi, struct admin_req *rq)
+{
+    unsigned char hbuf[LWS_PRE + 1024];
+    unsigned char *start = hbuf + LWS_PRE, *p = start, *end = hbuf + sizeof(hbuf) - 1;
+    const struct api_response *r = &rq->resp;
+
+    if (lws_add_http_common_headers(wsi, (unsigned)r->status,
+                                    r->content_type ? r->content_type : "application/json",
+                                    (lws_filepos_t)r->len, &p, end))
+        return -1;
+    /* Replies can carry resource data: nobody should cache them. */
+    if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                     (const unsigned char *)"no-store", 8, &p, end))
+        return -1;
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
+                                    (const unsigned char *)"nosniff", 7, &p, end))
+        return -1;
+    if (r->www_authenticate &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
+                                     (const unsigned char *)"Bearer", 6, &p, end))
+        return -1;
+    if (r->allow &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW, (const unsigned char *)r->allow,
+                                     (int)strlen(r->allow), &p, end))
+        return -1;
+    if (r->close &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
+                                     &p, end))
+        return -1;
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    return 0;
+}
+
+static int on_writable(struct lws *wsi, struct admin_req *rq)
+{
+    size_t n;
+    bool final, close;
+
+    if (!rq->active || !rq->responded)
+        return 0;
+    if (!rq->headers_sent) {
+        if (write_headers(wsi, rq) < 0)
+            return -1;
+        rq->headers_sent = true;
+        if (rq->resp.len > 0 && lws_partial_buffered(wsi)) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    if (rq->sent < rq->resp.len) {
+        n = rq->resp.len - rq->sent;
+        if (n > ADMIN_WRITE_CHUNK)
+            n = ADMIN_WRITE_CHUNK;
+        final = rq->sent + n == rq->resp.len;
+        memcpy(admin_wbuf + LWS_PRE, rq->resp.body + rq->sent, n);
+        if (lws_write(wsi, admin_wbuf + LWS_PRE, n,
+                      final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n)
+            return -1;
+        rq->sent += n;
+        if (!final) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    close = rq->resp.close;
+    req_reset(rq);
+    /* Returning nonzero closes; lws flushes what it buffered first. */
+    if (close)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* ---- routing ---- */
+
+static bool route_is_public(enum api_method m, const char *path)
+{
+    if (strcmp(path, "/healthz") == 0)
+        return true;
+    return strcmp(path, "/metrics") == 0 && admin_opts.metrics_public && m == API_GET;
+}
+
+static void serve_metrics(struct admin_req *rq)
+{
+    char *text = NULL;
+    int rc;
+
+    if (rq->method != API_GET) {
+        api_google_error_http(&rq->resp, 405, API_G_UNIMPLEMENTED,
+                              "Method %s is not allowed on /metrics.", api_method_name(rq->method));
+        rq->resp.allow = "GET";
+        return;
+    }
+    if (!admin_opts.render_metrics) {
+        api_google_error(&rq->resp, API_G_NOT_FOUND, "Metrics are not available.");
+        return;
+    }
+    rc = admin_opts.render_metrics(admin_opts.ud, &text);
+    if (rc < 0 || api_response_text(&rq->resp, 200, "text/plain; version=0.0.4; charset=utf-8",
+                                    text ? text : "", text ? strlen(text) : 0) < 0)
+        api_google_error(&rq->resp, API_G_INTERNAL, "Metrics could not be rendered.");
+    free(text);
+}
+
+static int dispatch(struct lws *wsi, struct admin_req *rq)
+{
+    struct api_request req = {
+        .method = rq->method,
+        .path = rq->path,
+        .params = rq->params,
+        .n_params = rq->n_params,
+        .body = "",
+    };
+    struct api_env env = {
+        .db = admin_opts.db,
+        .on_change = admin_opts.on_change,
+        .ud = admin_opts.ud,
+        .now_us = time_now_unix_us(),
+    };
+    int rc;
+
+    /* Handlers get the body NUL-terminated; the buffer has room for it. */
+    if (rq->body.len > 0) {
+        if (buf_append(&rq->body, "", 1) < 0)
+            return early_error(wsi, rq, 500, API_G_INTERNAL, true, "Out of memory.");
+        req.body = (const char *)rq->body.data;
+        req.body_len = rq->body.len - 1;
+    }
+    if (strcmp(rq->path, "/healthz") == 0) {
+        if (rq->method == API_GET) {
+            if (api_response_text(&rq->resp, 200, "application/json", "{\"status\":\"ok\"}\n",
+                                  16) < 0)
+                api_google_error(&rq->resp, API_G_INTERNAL, "Out of memory.");
+        } else {
+            api_google_error_http(&rq->resp, 405, API_G_UNIMPLEMENTED,
+                                  "Method %s is not allowed on /healthz.",
+                                  api_method_name(rq->method));
+            rq->resp.allow = "GET";
+        }
+    } else if (strcmp(rq->path, "/metrics") == 0) {
+        serve_metrics(rq);
+    } else {
+        rc = strncmp(rq->path, "/v1/", 4) == 0 ? api_google_handle(&env, &req, &rq->resp)
+                                                : -ENOENT;
+        if (rc == -ENOENT)
+            api_google_error(&rq->resp, API_G_NOT_FOUND, "The requested URL %.200s was not found.",
+                             rq->path);
+    }
+    return start_reply(wsi, rq);
+}
+
+/* ---- request collection ---- */
+
+static const struct {
+    enum lws_token_indexes tok;
+    enum api_method method;
+} admin_methods[] = {
+    { WSI_TOKEN_GET_URI, API_GET },
+    { WSI_TOKEN_POST_URI, API_POST },
+    { WSI_TOKEN_PATCH_URI, API_PATCH },
+    { WSI_TOKEN_PUT_URI, API_PUT },
+    { WSI_TOKEN_DELETE_URI, API_DELETE },
+    { WSI_TOKEN_OPTIONS_URI, API_OPTIONS },
+    { WSI_TOKEN_HEAD_URI, API_HEAD },
+};
+
+static int copy_header(struct lws *wsi, enum lws_token_indexes tok, char **ret)
+{
+    int total = lws_hdr_total_length(wsi, tok);
+    char *s;
+
+    if (total <= 0) {
+        *ret = NULL;
+        return 0;
+    }
+    s = malloc((size_t)total + 1);
+    if (!s)
+        return -ENOMEM;
+    if (lws_hdr_copy(wsi, s, total + 1, tok) < 0) {
+        free(s);
+        return -EINVAL;
+    }
+    *ret = s;
+    return 0;
+}
+
+/* Query arguments: lws splits them at '&' (and ';') into fragments and has
+ * already decoded %XX and '+'. */
+static int collect_params(struct lws *wsi, struct admin_req *rq)
+{
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+    char *frag;
+    int rc = 0;
+
+    if (total <= 0)
+        return 0;
+    frag = malloc((size_t)total + 1);
+    if (!frag)
+        return -ENOMEM;
+    for (int i = 0;; i++) {
+        int n = lws_hdr_copy_fragment(wsi, frag, total + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
+        struct api_param *pa, *grown;
+        char *eq;
+
+        if (n < 0)
+            break;
+        if (n == 0)
+            continue;
+        if (rq->n_params == ADMIN_MAX_PARAMS) {
+            rc = -E2BIG;
+            break;
+        }
+        grown = realloc(rq->params, (rq->n_params + 1) * sizeof(*grown));
+        if (!grown) {
+            rc = -ENOMEM;
+            break;
+        }
+        rq->params = grown;
+        pa = &rq->params[rq->n_params];
+        eq = strchr(frag, '=');
+        pa->name = eq ? strndup(frag, (size_t)(eq - frag)) : strdup(frag);
+        pa->value = strdup(eq ? eq + 1 : "");
+        rq->n_params++;
+        if (!pa->name || !pa->value) {
+            rc = -ENOMEM;
+            break;
+        }
+    }
+    free(frag);
+    return rc;
+}
+
+static int on_http(struct lws *wsi, struct admin_req *rq, const char *in, size_t in_len)
+{
+    enum lws_token_indexes tok = WSI_TOKEN_COUNT;
+    uint64_t content_length = 0;
+    bool has_length = false;
+    char *hdr = NULL;
+    enum auth_result auth;
+    int rc;
+
+    req_reset(rq);
+    rq->active = true;
+    rq->method = API_OTHER;
+    if (lws_get_peer_simple(wsi, rq->peer, sizeof(rq->peer)) == NULL)
+        rq->peer[0] = '\0';
+    for (size_t i = 0; i < sizeof(admin_methods) / sizeof(admin_methods[0]); i++) {
+        if (lws_hdr_total_length(wsi, admin_methods[i].tok) > 0) {
+            tok = admin_methods[i].tok;
+            rq->method = admin_methods[i].method;
+            break;
+        }
+    }
+    if (tok != WSI_TOKEN_COUNT)
+        rc = copy_header(wsi, tok, &rq->path);
+    else
+        rc = (rq->path = strndup(in ? in : "/", in ? in_len : 1)) ? 0 : -ENOMEM;
+    if (rc == 0 && !rq->path)
+        rc = (rq->path = strdup("/")) ? 0 : -ENOMEM;
+    if (rc < 0)
+        return early_error(wsi, rq, 500, API_G_INTERNAL, true, "Out of memory.");
+    if (!admin_ready)
+        return early_error(wsi, rq, 503, API_G_UNAVAILABLE, true, "The admin API is starting.");
+    rc = collect_params(wsi, rq);
+    if (rc == -E2BIG)
+        return early_error(wsi, rq, 400, API_G_INVALID_ARGUMENT, true,
+                           "Too many query parameters.");
+    if (rc < 0)
+        return early_error(wsi, rq, 500, API_G_INTERNAL, true, "Out of memory.");
+
+    /* Body framing. lws 4.1 reads a POST/PATCH/PUT body only by
+     * Content-Length (a missing one means "until 100 MB"), and does not
+     * decode a chunked request body: both are refused and the connection
+     * closed, since we cannot know where the next request would start. */
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+        return early_error(wsi, rq, 411, API_G_INVALID_ARGUMENT, true,
+                           "Chunked request bodies are not supported; send Content-Length.");
+    if (copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, &hdr) < 0)
+        return early_error(wsi, rq, 500, API_G_INTERNAL, true, "Out of memory.");
+    if (hdr) {
+        has_length = true;
+        rc = api_parse_u64(hdr, &content_length);
+        free(hdr);
+        if (rc < 0)
+            return early_error(wsi, rq, 400, API_G_INVALID_ARGUMENT, true,
+                               "Invalid Content-Length.");
+    }
+    if (!has_length &&
+        (rq->method == API_POST || rq->method == API_PATCH || rq->method == API_PUT))
+        return early_error(wsi, rq, 411, API_G_INVALID_ARGUMENT, true,
+                           "A request body needs a Content-Length.");
+    if (content_length > admin_opts.http_max_body) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "Request payload size exceeds the limit: %zu bytes.",
+                 admin_opts.http_max_body);
+        return early_error(wsi, rq, 413, API_G_INVALID_ARGUMENT, true, msg);
+    }
+
+    /* Auth before the body is read: an unauthenticated client cannot make
+     * us buffer anything (lws discards the rest of its body). */
+    if (!route_is_public(rq->method, rq->path)) {
+        auth = check_bearer(wsi);
+        if (auth != AUTH_OK) {
+            char path[160];
+            log_warn("admin: 401 %s \"%s\" from %s: %s bearer token", api_method_name(rq->method),
+                     log_escape(path, sizeof(path), rq->path, strlen(rq->path)), rq->peer,
+                     auth == AUTH_MISSING ? "missing" : "invalid");
+            rc = early_error(wsi, rq, 401, API_G_UNAUTHENTICATED, false,
+                             auth == AUTH_MISSING ? admin_msg_missing : admin_msg_invalid);
+            rq->resp.www_authenticate = true;
+            return rc;
+        }
+    }
+    if (content_length > 0) {
+        /* lws ignores "Expect: 100-continue"; without the interim reply curl
+         * waits a second before sending a large body. */
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_EXPECT) > 0 &&
+            copy_header(wsi, WSI_TOKEN_HTTP_EXPECT, &hdr) == 0 && hdr) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            bool want = strcasecmp(hdr, "100-continue") == 0;
+            free(hdr);
+            if (want) {
+                memcpy(admin_wbuf + LWS_PRE, cont, sizeof(cont) - 1);
+                if (lws_write(wsi, admin_wbuf + LWS_PRE, sizeof(cont) - 1, LWS_WRITE_HTTP) <
+                    (int)(sizeof(cont) - 1))
+                    return -1;
+            }
+        }
+        buf_init(&rq->body, admin_opts.http_max_body + 1);
+        rq->want_body = true;
+        return 0;
+    }
+    /* No body: answer now. A POST with an explicit zero length still gets
+     * HTTP_BODY/BODY_COMPLETION from lws; both are ignored once answered. */
+    return dispatch(wsi, rq);
+}
+
+static int on_body(struct lws *wsi, struct admin_req *rq, const void *in, size_t len)
+{
+    int rc;
+
+    if (!rq->active || rq->responded || !rq->want_body || len == 0)
+        return 0;
+    /* Content-Length was checked, but count what really arrives. */
+    if (rq->body.len + len > admin_opts.http_max_body) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "Request payload size exceeds the limit: %zu bytes.",
+                 admin_opts.http_max_body);
+        return early_error(wsi, rq, 413, API_G_INVALID_ARGUMENT, true, msg);
+    }
+    rc = buf_append(&rq->body, in, len);
+    if (rc < 0)
+        return early_error(wsi, rq, 500, API_G_INTERNAL, true, "Out of memory.");
+    return 0;
+}
+
+static int admin_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                          void *in, size_t len)
+{
+    struct admin_req *rq = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        if (!rq)
+            return -1;
+        return on_http(wsi, rq, in, len);
+    case LWS_CALLBACK_HTTP_BODY:
+        if (!rq)
+            return -1;
+        return on_body(wsi, rq, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (!rq)
+            return -1;
+        if (!rq->active || rq->responded)
+            return 0;
+        return dispatch(wsi, rq);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (!rq)
+            return -1;
+        return on_writable(wsi, rq);
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (rq)
+            req_reset(rq);
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* protocols[0] receives every HTTP callback of the vhost; the Debian lws
+ * has no LWS_PROTOCOL_LIST_TERM, hence the literal terminator. */
+static const struct lws_protocols admin_protocols[] = {
+    {
+        .name = "iotcored-admin",
+        .callback = admin_callback,
+        .per_session_data_size = sizeof(struct admin_req),
+        .rx_buffer_size = 0,
+    },
+    { .name = NULL, .callback = NULL, .per_session_data_size = 0, .rx_buffer_size = 0 },
+};
+
+const struct lws_protocols *webui_admin_protocols(void)
+{
+    return admin_protocols;
+}

@@ -81,11 +81,16 @@ enum mqtt_err {
     MQTT_E_SUB_QOS = -1021,             /* requested QoS 3 or reserved bits set [MQTT-3.8.3-4] */
     MQTT_E_ROLE = -1022,                /* packet type the other side may not send (e.g. CONNACK to a server) */
     MQTT_E_CLIENT_ID_EMPTY = -1023,     /* empty client id with clean session 0 [MQTT-3.1.3-8] */
-    MQTT_E_CONNACK_FLAGS = -1024,       /* CONNACK acknowledge flags bits 7-1 set [MQTT-3.2.2-1] */
-    MQTT_E_BUFFER = -1025,              /* encoder: output buffer too small or value out of range */
+    MQTT_E_CONNACK_FLAGS = -1024,       /* CONNACK acknowledge flags bits 7-1 set [MQTT-3.2.2-1], or
+                                         * session present with a refusal [MQTT-3.2.2-4] */
+    MQTT_E_BUFFER = -1025,              /* encoder: value out of range (a too small buffer is -EMSGSIZE) */
+    MQTT_E_SUBACK_CODE = -1026,         /* SUBACK return code not 0, 1, 2 or 0x80 [MQTT-3.9.3-2] */
+    MQTT_E_DUP_QOS0 = -1027,            /* PUBLISH DUP set with QoS 0 [MQTT-3.3.1-2]; Mosquitto refuses it too */
 };
 
-/* Stable short name for an error ("remlen-too-long", "qos3"...), for logs. */
+/* Stable short name for an error ("remlen-too-long", "qos3"...), for logs and
+ * metrics labels. Also "ok" for 0 and "buffer-full" for the encoders'
+ * -EMSGSIZE; anything else is "unknown". */
 const char *mqtt_err_name(int err);
 
 /* A borrowed byte slice (not NUL-terminated). */
@@ -165,15 +170,21 @@ struct mqtt_packet {
  * packet. Returns the total packet length (fixed header + remaining length,
  * > 0) when complete, 0 when more bytes are needed, or a negative mqtt_err
  * (MQTT_E_REMLEN_TOO_LONG, MQTT_E_PACKET_TOO_LARGE as soon as the length
- * field shows the packet would exceed max_packet, MQTT_E_BAD_TYPE). */
+ * field shows the packet would exceed max_packet, MQTT_E_BAD_TYPE).
+ * max_packet bounds the whole packet, fixed header included. A non-minimal
+ * remaining length (0x80 0x00) is accepted: 3.1.1 does not forbid it. */
 int mqtt_frame(const uint8_t *buf, size_t len, size_t max_packet);
 
 /* Decodes exactly one complete packet (as delimited by mqtt_frame) for the
  * given role. On success returns 0 and fills *ret, whose slices borrow from
- * pkt. On failure returns a negative mqtt_err and *ret is unspecified.
+ * pkt. On failure returns a negative mqtt_err and leaves *ret untouched.
+ * A CONNECT that is well formed except for an empty client id with clean
+ * session 0 gives MQTT_E_CLIENT_ID_EMPTY (answer CONNACK 2); a wrong protocol
+ * level, or the MQTT 3.1 name "MQIsdp", gives MQTT_E_PROTOCOL_LEVEL before
+ * anything after the level byte is looked at (answer CONNACK 1).
  * SUBSCRIBE/UNSUBSCRIBE filters are validated (non-empty, wildcard placement),
- * PUBLISH topic names are validated (non-empty, no wildcards), every string
- * is checked for well-formed UTF-8 without U+0000. */
+ * PUBLISH and Will topic names are validated (non-empty, no wildcards), every
+ * string is checked for well-formed UTF-8 without U+0000. */
 int mqtt_decode(const uint8_t *pkt, size_t len, enum mqtt_role role, struct mqtt_packet *ret);
 
 /* Validation helpers, exposed for the personalities and for REST input. */
@@ -186,8 +197,14 @@ bool mqtt_topic_matches(const uint8_t *filter, size_t flen, const uint8_t *topic
 
 /* Encoders. Each writes one whole packet to w (fixed header included) and
  * leaves any error in w->err (-EMSGSIZE when the buffer is too small,
- * MQTT_E_BUFFER for a value out of range such as a string over 65535 bytes).
+ * MQTT_E_BUFFER for a value out of range such as a string over 65535 bytes,
+ * QoS 3, packet id 0 where one is required, or no filters). On error nothing
+ * is written; if w->err is already set they do nothing.
  * mqtt_encoded_len_* give the exact size up front so callers can size buffers. */
+
+/* protocol_level 0 means 4 (so a zeroed struct encodes 3.1.1); 3 is sent with
+ * the MQTT 3.1 name "MQIsdp", anything else with "MQTT" (tests use that to
+ * send levels we refuse). Will fields are sent only when c->will is set. */
 void mqtt_encode_connect(struct wcur *w, const struct mqtt_connect *c);
 void mqtt_encode_connack(struct wcur *w, bool session_present, uint8_t return_code);
 void mqtt_encode_publish(struct wcur *w, const struct mqtt_publish *p);
@@ -201,3 +218,16 @@ void mqtt_encode_empty(struct wcur *w, enum mqtt_type type);
 
 size_t mqtt_encoded_len_publish(const struct mqtt_publish *p);
 size_t mqtt_encoded_len_connect(const struct mqtt_connect *c);
+size_t mqtt_encoded_len_subscribe(const struct mqtt_subscribe *s);
+size_t mqtt_encoded_len_unsubscribe(const struct mqtt_subscribe *s);
+size_t mqtt_encoded_len_suback(size_t count);
+/* CONNACK and the acks are always 4 bytes, PINGREQ/PINGRESP/DISCONNECT 2. */
+#define MQTT_ENCODED_LEN_CONNACK 4
+#define MQTT_ENCODED_LEN_ACK 4
+#define MQTT_ENCODED_LEN_EMPTY 2
+
+/* Any packet as mqtt_decode fills it (p->type selects the union member; the
+ * PUBLISH flags come from p->u.publish, p->flags is ignored), through the
+ * per-type encoders above; MQTT_E_BUFFER for an unknown type. */
+void mqtt_encode_packet(struct wcur *w, const struct mqtt_packet *p);
+size_t mqtt_encoded_len_packet(const struct mqtt_packet *p);

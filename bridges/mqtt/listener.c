@@ -1,1 +1,399 @@
-/* placeholder: not written yet */
+/* lws glue for device connections (raw-skt over TLS). Limits are checked in
+ * the accept filter, before the TLS handshake costs anything; a connection
+ * counts as "handshaking" from accept until its first decrypted byte, which
+ * bounds both stalled TLS handshakes and silent peers; the session's CONNECT
+ * deadline (from accept) drops them. */
+#include "bridges/mqtt/listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libwebsockets.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "bridges/mqtt/session.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+
+#define ADDR_BUCKETS 1024
+#define WRITE_CHUNK 16384
+
+/* Per-address counters, keyed by the IP address without port. */
+struct addr_entry {
+    struct addr_entry *next;
+    uint8_t key[16];
+    uint8_t key_len;
+    int connections;
+    int handshakes;
+};
+
+/* Per-connection state, lws's per-session user space (zeroed by lws). */
+struct conn {
+    struct lws *wsi;
+    struct sess *sess;
+    struct addr_entry *addr;
+    lws_sorted_usec_list_t sul;
+    bool handshaking;
+    bool closing;
+    char peer[64];
+};
+
+static struct {
+    struct sess_hub *hub;
+    struct listener_limits limits;
+    struct addr_entry *buckets[ADDR_BUCKETS];
+    int connections;
+    int handshakes;
+    bool stopping;
+    int64_t last_refusal_log;
+    uint64_t refusals_since_log;
+} L;
+
+/* An IPv4 peer on a dual-stack socket arrives as ::ffff:a.b.c.d; count and
+ * print it as the IPv4 address it is. */
+static bool v4_mapped(const struct sockaddr *sa, struct sockaddr_in *ret)
+{
+    const struct sockaddr_in6 *in6 = (const void *)sa;
+    if (sa->sa_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+        return false;
+    memset(ret, 0, sizeof(*ret));
+    ret->sin_family = AF_INET;
+    ret->sin_port = in6->sin6_port;
+    memcpy(&ret->sin_addr, &in6->sin6_addr.s6_addr[12], 4);
+    return true;
+}
+
+static size_t addr_key(const struct sockaddr *sa, uint8_t key[16])
+{
+    struct sockaddr_in v4;
+    if (v4_mapped(sa, &v4))
+        sa = (const struct sockaddr *)&v4;
+    if (sa->sa_family == AF_INET) {
+        memcpy(key, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        return 4;
+    }
+    if (sa->sa_family == AF_INET6) {
+        memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+        return 16;
+    }
+    return 0;
+}
+
+static size_t addr_hash(const uint8_t *key, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ key[i]) * 16777619u;
+    return h % ADDR_BUCKETS;
+}
+
+static struct addr_entry *addr_find(const uint8_t *key, size_t len, bool create)
+{
+    size_t b = addr_hash(key, len);
+    for (struct addr_entry *e = L.buckets[b]; e; e = e->next)
+        if (e->key_len == len && memcmp(e->key, key, len) == 0)
+            return e;
+    if (!create)
+        return NULL;
+    struct addr_entry *e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL;
+    memcpy(e->key, key, len);
+    e->key_len = (uint8_t)len;
+    e->next = L.buckets[b];
+    L.buckets[b] = e;
+    return e;
+}
+
+static void addr_release(struct addr_entry *e)
+{
+    if (e->connections > 0 || e->handshakes > 0)
+        return;
+    size_t b = addr_hash(e->key, e->key_len);
+    for (struct addr_entry **pp = &L.buckets[b]; *pp; pp = &(*pp)->next) {
+        if (*pp == e) {
+            *pp = e->next;
+            free(e);
+            return;
+        }
+    }
+}
+
+static void format_peer(const struct sockaddr *sa, char *out, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    struct sockaddr_in v4;
+    if (v4_mapped(sa, &v4))
+        sa = (const struct sockaddr *)&v4;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const void *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+        snprintf(out, cap, "%s:%d", host, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const void *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+        snprintf(out, cap, "[%s]:%d", host, port);
+    } else {
+        snprintf(out, cap, "unknown");
+    }
+}
+
+/* Refusals under a flood are logged at most once a second with a count, so
+ * the log cannot be used to amplify the flood. */
+static void log_refusal(const char *peer, const char *why)
+{
+    int64_t now = time_now_mono_ms();
+    L.refusals_since_log++;
+    if (now - L.last_refusal_log < 1000)
+        return;
+    log_warn("connection refused peer=%s: %s (%llu refused in the last interval)", peer, why,
+             (unsigned long long)L.refusals_since_log);
+    L.last_refusal_log = now;
+    L.refusals_since_log = 0;
+}
+
+static const char *accept_check(const struct sockaddr *sa)
+{
+    uint8_t key[16];
+    size_t len = addr_key(sa, key);
+    struct addr_entry *e = len ? addr_find(key, len, false) : NULL;
+
+    if (L.stopping)
+        return "shutting down";
+    if (L.connections >= L.limits.max_connections)
+        return "max_connections reached";
+    if (L.handshakes >= L.limits.max_handshakes_in_progress)
+        return "max_handshakes_in_progress reached";
+    if (e && e->connections >= L.limits.max_connections_per_address)
+        return "max_connections_per_address reached";
+    if (e && e->handshakes >= L.limits.max_handshakes_per_address)
+        return "max_handshakes_per_address reached";
+    return NULL;
+}
+
+/* ---- transport ops for the session ---- */
+
+static void t_want_write(void *t)
+{
+    struct conn *c = t;
+    lws_callback_on_writable(c->wsi);
+}
+
+static void t_rx_flow(void *t, bool enable)
+{
+    struct conn *c = t;
+    lws_rx_flow_control(c->wsi, enable ? 1 : 0);
+}
+
+static void t_close(void *t)
+{
+    struct conn *c = t;
+    if (c->closing)
+        return;
+    c->closing = true;
+    lws_sul_cancel(&c->sul);
+    if (c->sess) {
+        const uint8_t *p;
+        size_t len;
+        sess_output(c->sess, &p, &len);
+        if (len) {
+            /* Flush (e.g. a refusing CONNACK) first; the writeable callback
+             * closes when empty. A peer that never reads is cut after 5 s. */
+            lws_callback_on_writable(c->wsi);
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+            return;
+        }
+    }
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+static void on_sul(lws_sorted_usec_list_t *sul)
+{
+    struct conn *c = lws_container_of(sul, struct conn, sul);
+    if (c->sess && !c->closing)
+        sess_on_timer(c->sess);
+}
+
+static void t_arm_timer(void *t, int64_t ms)
+{
+    struct conn *c = t;
+    if (ms < 0 || c->closing) {
+        lws_sul_cancel(&c->sul);
+        return;
+    }
+    lws_sul_schedule(lws_get_context(c->wsi), 0, &c->sul, on_sul, (lws_usec_t)ms * 1000);
+}
+
+static const struct sess_transport_ops conn_ops = {
+    .want_write = t_want_write,
+    .rx_flow = t_rx_flow,
+    .close = t_close,
+    .arm_timer = t_arm_timer,
+};
+
+static void handshake_done(struct conn *c)
+{
+    if (!c->handshaking)
+        return;
+    c->handshaking = false;
+    L.handshakes--;
+    if (c->addr)
+        c->addr->handshakes--;
+}
+
+static int on_writeable(struct conn *c)
+{
+    static uint8_t scratch[LWS_PRE + WRITE_CHUNK];
+    const uint8_t *p;
+    size_t len;
+
+    if (!c->sess)
+        return -1;
+    sess_output(c->sess, &p, &len);
+    if (len == 0)
+        /* Returning -1 drops what lws still buffers, so a closing
+         * connection ends only on a writeable callback after its last
+         * write, when lws's own buffer has drained too. */
+        return c->closing ? -1 : 0;
+    size_t n = len > WRITE_CHUNK ? WRITE_CHUNK : len;
+    memcpy(scratch + LWS_PRE, p, n);
+    /* On a raw socket lws keeps what the kernel did not take and sends it
+     * before the next writeable callback, so n counts as written. */
+    if (lws_write(c->wsi, scratch + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
+        return -1;
+    sess_output_consume(c->sess, n);
+    sess_output(c->sess, &p, &len);
+    if (len || c->closing)
+        lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+static int callback_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
+{
+    struct conn *c = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
+        /* wsi is the listener here; user is the accepted socket's address. */
+        const struct lws_filter_network_conn_args *f = user;
+        const char *why = accept_check((const struct sockaddr *)&f->cli_addr);
+        if (why) {
+            char peer[64];
+            format_peer((const struct sockaddr *)&f->cli_addr, peer, sizeof(peer));
+            log_refusal(peer, why);
+            return 1;
+        }
+        return 0;
+    }
+    case LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION:
+        /* A client certificate is requested, not required: Google devices
+         * send none; AWS-style identity is decided in the session from the
+         * certificate itself (later issue), never here. */
+        return 0;
+    case LWS_CALLBACK_RAW_ADOPT: {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        uint8_t key[16];
+        size_t klen = 0;
+
+        memset(c, 0, sizeof(*c));
+        c->wsi = wsi;
+        if (getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&ss, &sl) == 0) {
+            format_peer((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
+            klen = addr_key((struct sockaddr *)&ss, key);
+        } else {
+            snprintf(c->peer, sizeof(c->peer), "unknown");
+        }
+        if (klen)
+            c->addr = addr_find(key, klen, true);
+        L.connections++;
+        L.handshakes++;
+        c->handshaking = true;
+        if (c->addr) {
+            c->addr->connections++;
+            c->addr->handshakes++;
+        }
+        if (sess_new(L.hub, &conn_ops, c, c->peer, &c->sess) < 0) {
+            log_err("out of memory accepting peer=%s", c->peer);
+            return -1;
+        }
+        log_debug("accepted peer=%s", c->peer);
+        return 0;
+    }
+    case LWS_CALLBACK_RAW_RX:
+        if (!c->sess || c->closing)
+            return 0;
+        handshake_done(c);
+        sess_on_rx(c->sess, in, len);
+        return 0;
+    case LWS_CALLBACK_RAW_WRITEABLE:
+        return on_writeable(c);
+    case LWS_CALLBACK_RAW_CLOSE:
+        if (!c || !c->wsi)
+            return 0;
+        lws_sul_cancel(&c->sul);
+        handshake_done(c);
+        L.connections--;
+        if (c->addr) {
+            c->addr->connections--;
+            addr_release(c->addr);
+            c->addr = NULL;
+        }
+        if (c->sess) {
+            struct sess *s = c->sess;
+            c->sess = NULL;
+            c->closing = true;
+            sess_on_transport_closed(s);
+        }
+        c->wsi = NULL;
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protocols[] = {
+    { "iotcored-mqtt", callback_mqtt, sizeof(struct conn), 0, 0, NULL, 0 },
+    { NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+const struct lws_protocols *listener_protocols(void)
+{
+    return protocols;
+}
+
+int listener_init(struct sess_hub *hub, const struct listener_limits *limits)
+{
+    memset(&L, 0, sizeof(L));
+    L.hub = hub;
+    L.limits = *limits;
+    return 0;
+}
+
+void listener_fini(void)
+{
+    for (size_t i = 0; i < ADDR_BUCKETS; i++) {
+        while (L.buckets[i]) {
+            struct addr_entry *e = L.buckets[i];
+            L.buckets[i] = e->next;
+            free(e);
+        }
+    }
+}
+
+void listener_stop_accepting(void)
+{
+    L.stopping = true;
+}
+
+size_t listener_connections(void)
+{
+    return (size_t)L.connections;
+}

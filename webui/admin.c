@@ -57,15 +57,60 @@ struct admin_req {
     char peer[64];
 };
 
+/* Tokens are copied: the caller's array may live on its stack. */
+static char **admin_tokens;
+static size_t admin_n_tokens;
+
+static void free_tokens(void)
+{
+    for (size_t i = 0; i < admin_n_tokens; i++) {
+        explicit_bzero(admin_tokens[i], strlen(admin_tokens[i]));
+        free(admin_tokens[i]);
+    }
+    free(admin_tokens);
+    admin_tokens = NULL;
+    admin_n_tokens = 0;
+}
+
 int webui_init(const struct webui_options *o)
 {
+    char **copy = NULL;
+    size_t n = 0;
+
     if (!o || !o->db || (o->n_tokens > 0 && !o->tokens))
         return -EINVAL;
+    if (o->n_tokens > 0) {
+        copy = calloc(o->n_tokens, sizeof(*copy));
+        if (!copy)
+            return -ENOMEM;
+        for (; n < o->n_tokens; n++) {
+            copy[n] = strdup(o->tokens[n] ? o->tokens[n] : "");
+            if (!copy[n])
+                break;
+        }
+        if (n < o->n_tokens) {
+            while (n > 0)
+                free(copy[--n]);
+            free(copy);
+            return -ENOMEM;
+        }
+    }
+    free_tokens();
+    admin_tokens = copy;
+    admin_n_tokens = n;
     admin_opts = *o;
+    admin_opts.tokens = (const char *const *)admin_tokens;
     if (admin_opts.http_max_body == 0)
         admin_opts.http_max_body = ADMIN_DEFAULT_MAX_BODY;
     admin_ready = true;
     return 0;
+}
+
+void webui_fini(void)
+{
+    admin_ready = false;
+    free_tokens();
+    memset(&admin_opts, 0, sizeof(admin_opts));
 }
 
 static void req_reset(struct admin_req *rq)
@@ -145,7 +190,8 @@ static int start_reply(struct lws *wsi, struct admin_req *rq)
 
     rq->responded = true;
     rq->sent = 0;
-    if (rq->resp.status >= 500)
+    /* 501 is a route we do not serve yet, not a fault of ours. */
+    if (rq->resp.status >= 500 && rq->resp.status != 501)
         log_warn("admin: %s \"%s\" from %s -> %d", api_method_name(rq->method),
                  log_escape(path, sizeof(path), rq->path ? rq->path : "", rq->path ? strlen(rq->path) : 0),
                  rq->peer, rq->resp.status);
@@ -402,7 +448,7 @@ static int on_http(struct lws *wsi, struct admin_req *rq, const char *in, size_t
 {
     enum lws_token_indexes tok = WSI_TOKEN_COUNT;
     uint64_t content_length = 0;
-    bool has_length = false;
+    bool has_length = false, expect_continue = false;
     char *hdr = NULL;
     enum auth_result auth;
     int rc;
@@ -464,8 +510,14 @@ static int on_http(struct lws *wsi, struct admin_req *rq, const char *in, size_t
         return early_error(wsi, rq, 413, API_G_INVALID_ARGUMENT, true, msg);
     }
 
+    if (content_length > 0 && copy_header(wsi, WSI_TOKEN_HTTP_EXPECT, &hdr) == 0 && hdr) {
+        expect_continue = strcasecmp(hdr, "100-continue") == 0;
+        free(hdr);
+    }
     /* Auth before the body is read: an unauthenticated client cannot make
-     * us buffer anything (lws discards the rest of its body). */
+     * us buffer anything (lws discards the rest of its body). A client that
+     * waits for "100 Continue" may never send that body, so then the
+     * connection is closed rather than left expecting it. */
     if (!route_is_public(rq->method, rq->path)) {
         auth = check_bearer(wsi);
         if (auth != AUTH_OK) {
@@ -473,7 +525,7 @@ static int on_http(struct lws *wsi, struct admin_req *rq, const char *in, size_t
             log_warn("admin: 401 %s \"%s\" from %s: %s bearer token", api_method_name(rq->method),
                      log_escape(path, sizeof(path), rq->path, strlen(rq->path)), rq->peer,
                      auth == AUTH_MISSING ? "missing" : "invalid");
-            rc = early_error(wsi, rq, 401, API_G_UNAUTHENTICATED, false,
+            rc = early_error(wsi, rq, 401, API_G_UNAUTHENTICATED, expect_continue,
                              auth == AUTH_MISSING ? admin_msg_missing : admin_msg_invalid);
             rq->resp.www_authenticate = true;
             return rc;
@@ -482,17 +534,12 @@ static int on_http(struct lws *wsi, struct admin_req *rq, const char *in, size_t
     if (content_length > 0) {
         /* lws ignores "Expect: 100-continue"; without the interim reply curl
          * waits a second before sending a large body. */
-        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_EXPECT) > 0 &&
-            copy_header(wsi, WSI_TOKEN_HTTP_EXPECT, &hdr) == 0 && hdr) {
+        if (expect_continue) {
             static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            bool want = strcasecmp(hdr, "100-continue") == 0;
-            free(hdr);
-            if (want) {
-                memcpy(admin_wbuf + LWS_PRE, cont, sizeof(cont) - 1);
-                if (lws_write(wsi, admin_wbuf + LWS_PRE, sizeof(cont) - 1, LWS_WRITE_HTTP) <
-                    (int)(sizeof(cont) - 1))
-                    return -1;
-            }
+            memcpy(admin_wbuf + LWS_PRE, cont, sizeof(cont) - 1);
+            if (lws_write(wsi, admin_wbuf + LWS_PRE, sizeof(cont) - 1, LWS_WRITE_HTTP) <
+                (int)(sizeof(cont) - 1))
+                return -1;
         }
         buf_init(&rq->body, admin_opts.http_max_body + 1);
         rq->want_body = true;

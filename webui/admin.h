@@ -28,7 +28,13 @@ struct webui_options {
     void *ud;
 };
 
-/* Copies the options. Returns 0 or -EINVAL. */
+/* Copies the options, the token strings included (the caller's array may
+ * go away); db and ud stay borrowed. http_max_body 0 means 1 MiB. May be
+ * called again to replace them. Returns 0, -EINVAL (no db, or tokens NULL
+ * with n_tokens > 0), -ENOMEM. */
 int webui_init(const struct webui_options *o);
+/* Wipes and frees the token copies; requests arriving afterwards get 503.
+ * Call after the lws context is destroyed. */
+void webui_fini(void);
 /* Protocol list for the admin vhost (terminated by an all-NULL entry). */
 const struct lws_protocols *webui_admin_protocols(void);

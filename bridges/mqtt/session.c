@@ -26,6 +26,7 @@
 #define SUB_FILTER_MAX 1024
 #define UPSTREAM_KEEPALIVE 60
 #define PENDING_SUBACKS 8
+#define RETRY_MS 20                 /* re-try input paused on a full upstream queue */
 
 enum sess_state {
     SESS_WAIT_CONNECT,      /* accepted; TLS and CONNECT must finish before the deadline */
@@ -452,6 +453,13 @@ void sess_on_timer(struct sess *s)
     s->timer_at = 0;
     if (s->state == SESS_CLOSING)
         return;
+    if (s->state == SESS_ACTIVE && s->rx_paused) {
+        /* Input waits for room upstream (output queue or in-flight
+         * window): retry it. */
+        process_input(s);
+        if (s->state == SESS_CLOSING)
+            return;
+    }
     if (s->state != SESS_ACTIVE) {
         if (now >= s->connect_deadline) {
             log_info("connection dropped peer=%s: no CONNECT completed within %d s", s->peer,
@@ -1112,6 +1120,11 @@ static int process_input(struct sess *s)
                 s->hub->stats.auth_refused[REG_AUTH_BAD_PROTOCOL]++;
                 log_info("connection refused peer=%s connack=1 reason=bad-protocol", s->peer);
                 send_connack(s, MQTT_CONNACK_BAD_PROTOCOL);
+            } else if (r == MQTT_E_CLIENT_ID_EMPTY && s->state == SESS_WAIT_CONNECT) {
+                /* [MQTT-3.1.3-9] empty client id with clean session 0: CONNACK 2. */
+                s->hub->stats.auth_refused[REG_AUTH_BAD_CLIENT_ID]++;
+                log_info("connection refused peer=%s connack=2 reason=bad-client-id", s->peer);
+                send_connack(s, MQTT_CONNACK_ID_REJECTED);
             } else {
                 log_info("malformed packet from peer=%s client_id=\"%s\": %s; closing", s->peer,
                          s->client_id, mqtt_err_name(r));
@@ -1130,13 +1143,20 @@ static int process_input(struct sess *s)
     if (s->in.data)
         buf_consume(&s->in, off);
     if (s->state == SESS_ACTIVE) {
-        /* Stop reading while a complete packet waits for in-flight room. */
+        /* Stop reading while a complete packet waits for room upstream. A
+         * broker PUBACK resumes at once; the retry timer covers a full
+         * output queue, which no PUBACK signals (QoS 0). */
         bool waiting = r == 1;
         if (waiting != s->rx_paused) {
             s->rx_paused = waiting;
             s->ops->rx_flow(s->t, !waiting);
         }
-        rearm_timer(s);
+        if (waiting) {
+            s->timer_at = time_now_mono_ms() + RETRY_MS;
+            s->ops->arm_timer(s->t, RETRY_MS);
+        } else {
+            rearm_timer(s);
+        }
     }
     return r < 0 ? r : 0;
 }

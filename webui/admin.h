@@ -17,7 +17,7 @@ enum webui_change {
 
 struct webui_options {
     struct db *db;                      /* borrowed */
-    const char *const *tokens;          /* admin bearer tokens (borrowed, n_tokens of them) */
+    const char *const *tokens;          /* admin bearer tokens (n_tokens; webui_init copies them) */
     size_t n_tokens;
     size_t http_max_body;
     bool metrics_public;

@@ -668,7 +668,7 @@ class MqttClient:
         self.c = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv311, clean_session=clean_session,
                              reconnect_on_failure=False)
         if tls:
-            self.c.tls_set(ca_certs=ca)
+            self.c.tls_set_context(ssl.create_default_context(cafile=ca))
         if username is not None or password is not None:
             self.c.username_pw_set(username, password)
         if will:

@@ -190,15 +190,14 @@ static int start_reply(struct lws *wsi, struct admin_req *rq)
 
     rq->responded = true;
     rq->sent = 0;
+    log_escape(path, sizeof(path), rq->path ? rq->path : "", rq->path ? strlen(rq->path) : 0);
     /* 501 is a route we do not serve yet, not a fault of ours. */
     if (rq->resp.status >= 500 && rq->resp.status != 501)
-        log_warn("admin: %s \"%s\" from %s -> %d", api_method_name(rq->method),
-                 log_escape(path, sizeof(path), rq->path ? rq->path : "", rq->path ? strlen(rq->path) : 0),
-                 rq->peer, rq->resp.status);
+        log_warn("admin: %s \"%s\" from %s -> %d", api_method_name(rq->method), path, rq->peer,
+                 rq->resp.status);
     else
-        log_debug("admin: %s \"%s\" from %s -> %d", api_method_name(rq->method),
-                  log_escape(path, sizeof(path), rq->path ? rq->path : "", rq->path ? strlen(rq->path) : 0),
-                  rq->peer, rq->resp.status);
+        log_debug("admin: %s \"%s\" from %s -> %d", api_method_name(rq->method), path, rq->peer,
+                  rq->resp.status);
     lws_callback_on_writable(wsi);
     return 0;
 }

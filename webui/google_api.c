@@ -863,8 +863,9 @@ static int devices_list(const struct api_env *env, const struct route *rt,
         }
         qsort(all.items, all.n, sizeof(*all.items), cmp_rowid);
         pg.limit = (size_t)limit;
-        for (size_t i = 0; i < all.n && rc >= 0; i++) {
-            if (all.items[i].rowid <= after || (i > 0 && all.items[i].rowid == all.items[i - 1].rowid))
+        for (size_t i = 0; i < all.n; i++) {
+            bool dup = i > 0 && all.items[i].rowid == all.items[i - 1].rowid;
+            if (all.items[i].rowid <= after || dup)
                 continue;
             if (dev_page_cb(&all.items[i], &pg))
                 break;

@@ -1027,9 +1027,9 @@ static int mask_walk(const char *mask, int (*one)(const char *path, unsigned *ac
             len--;
         if (len > 0) {
             if (camelize(s, len, path, sizeof(path)) < 0 || one(path, acc, ctx) < 0) {
+                int shown = len > 64 ? 64 : (int)len;
                 api_err_set(err, API_G_INVALID_ARGUMENT,
-                            "Invalid field mask: unknown field \"%.*s\".", (int)(len > 64 ? 64 : len),
-                            s);
+                            "Invalid field mask: unknown field \"%.*s\".", shown, s);
                 return -EINVAL;
             }
         }
@@ -1264,8 +1264,11 @@ json_t *api_google_device_json(const char *reg_name, const struct api_device_vie
         bad |= set_time(o, "lastErrorTime", d->last_error_us);
     if ((fields & API_DEV_LAST_ERROR_STATUS) &&
         (d->last_error_code != 0 || d->last_error_message[0])) {
-        x = json_pack("{s:i,s:s}", "code", (int)d->last_error_code, "message",
-                      d->last_error_message);
+        /* The message comes from a device-side failure; jansson refuses
+         * text that is not UTF-8, and the reply must not fail over it. */
+        json_t *msg = json_string(d->last_error_message);
+        x = json_pack("{s:i,s:o}", "code", (int)d->last_error_code, "message",
+                      msg ? msg : json_string("(message not UTF-8)"));
         bad |= x ? json_object_set_new(o, "lastErrorStatus", x) : -1;
     }
     if ((fields & API_DEV_CONFIG) && v->config) {

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <libwebsockets.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -273,6 +274,24 @@ static int on_writeable(struct conn *c)
     return 0;
 }
 
+/* lws reads a TLS connection pt_serv_buf_size bytes at a time; what
+ * OpenSSL already decrypted beyond that stays in the SSL object, and lws
+ * 4.1 on libuv forces only one more read of it before the socket is readable
+ * again. A device whose packet ends inside that remainder would wait for
+ * ever (seen with an 8 KiB PUBLISH in one TLS record), so drain it here. */
+static void drain_tls_pending(struct conn *c)
+{
+    SSL *ssl = lws_get_ssl(c->wsi);
+    uint8_t tmp[16384];
+
+    while (ssl && c->sess && !c->closing && SSL_pending(ssl) > 0) {
+        int n = SSL_read(ssl, tmp, sizeof(tmp));
+        if (n <= 0)
+            break;
+        sess_on_rx(c->sess, tmp, (size_t)n);
+    }
+}
+
 static int callback_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len)
 {
@@ -331,6 +350,7 @@ static int callback_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void
             return 0;
         handshake_done(c);
         sess_on_rx(c->sess, in, len);
+        drain_tls_pending(c);
         return 0;
     case LWS_CALLBACK_RAW_WRITEABLE:
         return on_writeable(c);

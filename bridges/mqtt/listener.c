@@ -242,6 +242,11 @@ static void handshake_done(struct conn *c)
     if (!c->handshaking)
         return;
     c->handshaking = false;
+    /* After the TLS accept lws arms PENDING_TIMEOUT_ESTABLISH_WITH_SERVER
+     * (context timeout_secs) and only its HTTP roles clear it: on raw-skt it
+     * would kill every session that long after the handshake. The session's
+     * own CONNECT deadline and keepalive take over from here. */
+    lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
     L.handshakes--;
     if (c->addr)
         c->addr->handshakes--;

@@ -40,6 +40,21 @@ def test_events_and_state_arrive_upstream(daemon, backend, fmt):
         c.close()
 
 
+@pytest.mark.parametrize("size", [1, 4000, 8192, 9000, 12000, 16384, 30000, 65536, 100000])
+def test_payload_sizes(mod_daemon, mod_backend, size):
+    """One QoS 1 event of each size, alone on its connection: PUBACK and
+    delivery must not wait for more bytes from the device."""
+    dev = mod_daemon.new_device()
+    payload = (b"%d-%s-" % (size, dev.id.encode()) * (size // 8 + 1))[:size]
+    c = dev.connect()
+    try:
+        assert c.publish_acked(dev.topic(), payload, timeout=h.T_DELIVER), \
+            "%d-byte event not acknowledged (%s)" % (size, c.describe())
+        mod_backend.wait_message(dev.upstream_topic(), payload)
+    finally:
+        c.close()
+
+
 def test_qos1_puback_means_message_is_upstream(daemon, backend):
     """A burst of QoS 1 events: every PUBACKed one is on the broker."""
     dev = daemon.new_device()
@@ -165,7 +180,8 @@ def test_payload_limits(mod_daemon, mod_backend):
     for kind, size in limits:
         c = dev.connect()
         try:
-            payload = (dev.id + kind).encode() * (size // 20 + 1)
+            unit = (dev.id + kind).encode()
+            payload = unit * (size // len(unit) + 1)
             payload = payload[:size]
             assert c.publish_acked(dev.topic(kind), payload, timeout=30 * h.SCALE), \
                 "%d-byte %s not acknowledged (%s)" % (size, kind, c.describe())

@@ -72,7 +72,8 @@ int buf_reserve(struct buf *b, size_t n, uint8_t **ret)
     int r = buf_grow(b, n);
     if (r < 0)
         return r;
-    *ret = b->data + b->len;
+    /* No arithmetic on a NULL buffer (n == 0 before any allocation). */
+    *ret = b->data ? b->data + b->len : NULL;
     return 0;
 }
 

@@ -1,12 +1,13 @@
 /* Unit tests of common/: the cursor reader/writer (short reads leave outputs
- * untouched, the first write error sticks), the capped buffer, log_escape
- * (nothing a peer sends can forge or break a log line) and RFC 3339
- * formatting and parsing. */
+ * untouched, the first write error sticks), the capped buffer, the log sink
+ * and log_escape (nothing a peer sends can forge or break a log line), and
+ * RFC 3339 formatting and parsing. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/cursor.h"
@@ -178,6 +179,23 @@ static void test_buf(void)
     buf_free(&b);
 }
 
+/* buf_reserve/buf_commit: write in place, then account for what was written. */
+static void test_buf_reserve(void)
+{
+    struct buf b;
+    uint8_t *p = NULL;
+
+    buf_init(&b, 300);
+    CHECK(buf_append(&b, "ab", 2) == 0);
+    CHECK(buf_reserve(&b, 298, &p) == 0 && p == b.data + 2 && b.cap >= 300);
+    memcpy(p, "cd", 2);
+    buf_commit(&b, 2);                  /* fewer than reserved is fine */
+    CHECK(b.len == 4 && memcmp(b.data, "abcd", 4) == 0);
+    p = NULL;
+    CHECK(buf_reserve(&b, 297, &p) == -EMSGSIZE && p == NULL && b.len == 4);
+    buf_free(&b);
+}
+
 /* ---- log ---- */
 
 static void test_log_escape(void)
@@ -222,6 +240,67 @@ static void test_log_level(void)
     CHECK(log_level_from_string("INFO", &l) == -EINVAL && l == LOG_LVL_INFO);
     CHECK(log_level_from_string("", &l) == -EINVAL);
     CHECK(log_level_from_string("warning", &l) == -EINVAL);
+}
+
+/* Runs fn with stderr redirected to a temporary file; returns what it wrote. */
+static size_t capture_stderr(void (*fn)(void), char *out, size_t cap)
+{
+    FILE *tmp = tmpfile();
+    int saved = dup(STDERR_FILENO);
+    size_t n = 0;
+
+    if (!tmp || saved < 0)
+        return 0;
+    fflush(stderr);
+    dup2(fileno(tmp), STDERR_FILENO);
+    fn();
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    rewind(tmp);
+    n = fread(out, 1, cap - 1, tmp);
+    out[n] = '\0';
+    fclose(tmp);
+    return n;
+}
+
+static void log_at_warn_level(void)
+{
+    log_set_level(LOG_LVL_WARN);
+    log_info("hidden %d", 1);
+    log_debug("hidden %d", 2);
+    log_warn("shown %d", 3);
+    log_err("also \"%s\"", "shown");
+    log_set_level(LOG_LVL_INFO);
+}
+
+static void log_long_line(void)
+{
+    static char msg[5000];
+
+    memset(msg, 'y', sizeof(msg) - 1);
+    log_info("%s", msg);
+}
+
+static void test_log_write(void)
+{
+    static char out[8192];
+    size_t n;
+    const char *line2;
+
+    /* The level filter; one line per call, "TIMESTAMP LEVEL message". */
+    n = capture_stderr(log_at_warn_level, out, sizeof(out));
+    CHECK(n > 0 && out[n - 1] == '\n');
+    CHECK(strstr(out, "hidden") == NULL);
+    CHECK(strlen(out) >= 24 && out[4] == '-' && out[10] == 'T' && out[23] == 'Z');
+    CHECK(strncmp(out + 24, " WARN  shown 3\n", 15) == 0);
+    line2 = strchr(out, '\n');
+    CHECK(line2 && strncmp(line2 + 26, "ERROR also \"shown\"\n", 19) == 0);
+
+    /* An overlong message is cut, still one line. */
+    n = capture_stderr(log_long_line, out, sizeof(out));
+    CHECK(n == 2047 && out[n - 1] == '\n' && out[n - 2] == 'y');
+    CHECK(strchr(out, '\n') == out + n - 1);
 }
 
 /* ---- time ---- */
@@ -325,8 +404,10 @@ int main(void)
     test_rcur();
     test_wcur();
     test_buf();
+    test_buf_reserve();
     test_log_escape();
     test_log_level();
+    test_log_write();
     test_time_format();
     test_time_parse();
     test_time_roundtrip();

@@ -270,7 +270,7 @@ static void test_first_start(void)
     CHECK(strspn(a->aws_secret, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                 "0123456789+/") == 40);
     struct blob cred = slurp(dir, "aws-credentials");
-    char expect_cred[200];
+    char expect_cred[400];
     snprintf(expect_cred, sizeof(expect_cred),
              "[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", a->aws_key_id,
              a->aws_secret);

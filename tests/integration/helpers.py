@@ -41,6 +41,7 @@ T_DELIVER = 10 * SCALE
 T_CLOSE = 10 * SCALE
 
 MOSQUITTO = os.environ.get("MOSQUITTO_BIN", "/usr/sbin/mosquitto")
+MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
 LOG_TAIL_BYTES = 96 * 1024
 _dumps = json.dumps
 
@@ -200,7 +201,8 @@ class Broker(Proc):
 
     name = "mosquitto"
 
-    def __init__(self, workdir, persistence=False, port=None, extra=""):
+    def __init__(self, workdir, persistence=False, port=None, extra="", users=None):
+        """users: {"name": "password"} makes the broker refuse anonymous clients."""
         workdir = str(workdir)
         os.makedirs(workdir, exist_ok=True)
         super().__init__(os.path.join(workdir, "mosquitto.log"))
@@ -209,6 +211,7 @@ class Broker(Proc):
         self.fixed_port = port is not None
         self.port = port or free_port()
         self.extra = extra
+        self.users = users
         self.conf_path = os.path.join(workdir, "mosquitto.conf")
 
     @property
@@ -218,7 +221,7 @@ class Broker(Proc):
     def _write_conf(self):
         lines = [
             "listener %d 127.0.0.1" % self.port,
-            "allow_anonymous true",
+            "allow_anonymous %s" % ("false" if self.users else "true"),
             "log_dest stderr",
             "log_timestamp true",
             "user root",
@@ -230,6 +233,13 @@ class Broker(Proc):
             lines += ["persistence true", "persistence_location %s/" % pdir, "autosave_interval 0"]
         else:
             lines.append("persistence false")
+        if self.users:
+            pwfile = os.path.join(self.dir, "passwd")
+            open(pwfile, "w").close()
+            for user, password in self.users.items():
+                subprocess.run([MOSQUITTO_PASSWD, "-b", pwfile, user, password], check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            lines.append("password_file %s" % pwfile)
         if self.extra:
             lines.append(self.extra)
         with open(self.conf_path, "w") as f:
@@ -785,8 +795,10 @@ class Backend:
     """A paho client connected to the broker directly (plain TCP), subscribed
     (QoS 1 by default) to `topic`, collecting (topic, payload, qos, retain)."""
 
-    def __init__(self, broker_port, topic="google/#", qos=1, client_id=None, clean_session=True):
+    def __init__(self, broker_port, topic="google/#", qos=1, client_id=None, clean_session=True, username=None,
+                 password=None):
         self.port = broker_port
+        self.username, self.password = username, password
         self.topic = topic
         self.qos = qos
         self.client_id = client_id or unique_id("backend")
@@ -816,6 +828,8 @@ class Backend:
                 self.messages.append((m.topic, bytes(m.payload), m.qos, bool(m.retain)))
                 self.lock.notify_all()
 
+        if self.username is not None:
+            c.username_pw_set(self.username, self.password)
         c.on_connect = on_connect
         c.on_message = on_message
         c.on_subscribe = lambda cl, ud, mid, granted: subacked.set()

@@ -177,10 +177,19 @@ def assert_serves_fresh_device(d):
     return time.monotonic() - t0
 
 
+def refusal_count(d, word):
+    """The refusal counter for a reason word in /metrics (0 if absent)."""
+    r = d.rest("GET", "/metrics")
+    assert r.status_code == 200, r.text
+    m = re.search(r'^\w+\{[^}]*reason="%s"[^}]*\}\s+(\d+)' % re.escape(word), r.text, re.M)
+    return int(m.group(1)) if m else 0
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_refusal(mod_daemon, case):
     d = mod_daemon
     cid, username, password, want_rc, reason = CASES[case](d)
+    counted = refusal_count(d, reason)
     mark = d.log_mark()
     c = h.MqttClient(d.mqtts_port, cid, password, username=username, ca=d.ca_path)
     try:
@@ -196,6 +205,7 @@ def test_refusal(mod_daemon, case):
         sig = password.rsplit(".", 1)[-1]
         if len(sig) > 16:
             assert sig not in log, "the token's signature appears in the daemon log"
+    assert refusal_count(d, reason) >= counted + 1, "refusal not counted under reason=%s in /metrics" % reason
     assert d.alive()
     assert_serves_fresh_device(d)
 

@@ -44,7 +44,8 @@ MALFORMED = {
         dev.client_id, username="unused", password=dev.token(), flags=0xCA)),
     "connect-reserved-fixed-header-flags": (False, lambda dev: b"\x11" + h.connect_packet(
         dev.client_id, username="unused", password=dev.token())[1:]),
-    "garbage-http": (False, lambda dev: b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+    # "GE" frames as a PUBACK with flags 7 and 69 bytes: send more than that.
+    "garbage-http": (False, lambda dev: b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Pad: " + b"a" * 200 + b"\r\n\r\n"),
     "garbage-zeros": (False, lambda dev: b"\x00" * 64),
     "first-packet-not-connect": (False, lambda dev: h.PINGREQ),
     # after CONNECT
@@ -63,9 +64,9 @@ MALFORMED = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def witness(mod_daemon):
-    """A device that stays connected through all the malformed cases."""
+    """A device that stays connected while a malformed case runs."""
     dev = mod_daemon.new_device()
     c = dev.connect()
     yield dev, c
@@ -77,7 +78,7 @@ def test_malformed_closes_only_its_connection(mod_daemon, witness, case):
     d = mod_daemon
     after_connect, make = MALFORMED[case]
     wdev, wclient = witness
-    assert wclient.is_connected(), "witness device was disconnected by an earlier case"
+    assert wclient.is_connected(), "witness device not connected"
     dev = d.new_device()
     addr = h.unique_loopback()
     mark = d.log_mark()
@@ -87,11 +88,12 @@ def test_malformed_closes_only_its_connection(mod_daemon, witness, case):
         raw = h.RawConn(d.mqtts_port, ca=d.ca_path, bind=addr)
     try:
         raw.send(make(dev))
+        # Well before connect_timeout (10 s): the bytes alone are enough.
         if not after_connect:
-            pk = raw.read_packet(h.T_CLOSE)
+            pk = raw.read_packet(5 * h.SCALE)
             if pk is not None:
                 assert pk[0] == 0x20 and pk[1][1] != 0, "%s: malformed CONNECT got %r" % (case, pk)
-        assert raw.wait_closed(h.T_CLOSE), "%s: connection not closed" % case
+        assert raw.wait_closed(5 * h.SCALE), "%s: connection not closed within 5 s" % case
     finally:
         raw.close()
     d.wait_log(addr_rx(addr), since=mark)
@@ -172,6 +174,22 @@ def test_stalled_tls_handshake_dropped_after_connect_timeout(quick_daemon):
     finally:
         s.close()
     assert_fresh_device_connects_at_once(d)
+
+
+def test_session_outlives_connect_timeout(quick_daemon):
+    """connect_timeout bounds the way to CONNACK, not the session after it."""
+    d = quick_daemon
+    dev = d.new_device()
+    c = dev.connect()
+    try:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 5.0:
+            assert c.is_connected(), "session closed %.2fs after CONNACK (connect_timeout = 2)" % (
+                time.monotonic() - t0)
+            time.sleep(0.1)
+        assert c.publish_acked(dev.topic(), b"still here")
+    finally:
+        c.close()
 
 
 def test_tls_without_connect_dropped_after_connect_timeout(quick_daemon):
@@ -259,7 +277,7 @@ def test_connection_flood_from_one_address(daemon_factory):
         c = dev_other.connect(bind_address="127.0.0.2", keepalive=10)
         took = time.monotonic() - t0
         try:
-            assert took < 3.0 * h.SCALE, "device from 127.0.0.2 needed %.2fs to connect during the flood" % took
+            assert took < 2.0 * h.SCALE, "device from 127.0.0.2 needed %.2fs to connect during the flood" % took
             assert c.publish_acked(dev_other.topic(), b"during-flood")
         finally:
             c.close()
@@ -278,8 +296,9 @@ def test_connection_flood_from_one_address(daemon_factory):
                     continue
             return n
 
-        h.wait_for(lambda: still_open() <= 20, 6, "the per-address limits to close the excess flood "
-                                                  "connections (open: %d)" % still_open())
+        # Silent peers are all mid-handshake: at most max_handshakes_per_address stay.
+        h.wait_for(lambda: still_open() <= 4, 6, "the per-address limits to close the excess flood "
+                                                 "connections (open: %d of %d)" % (still_open(), len(flood)))
     finally:
         for s in flood:
             s.close()

@@ -13,6 +13,7 @@
 
 #include "bridges/mqtt/listener.h"
 #include "bridges/mqtt/session.h"
+#include "bridges/upstream/service.h"
 #include "bridges/upstream/upstream.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -28,6 +29,7 @@ static struct {
     struct lws_context *ctx;
     struct db *db;
     struct sess_hub *hub;
+    struct service_link *service;
     lws_sorted_usec_list_t flush_sul;
     lws_sorted_usec_list_t shutdown_sul;
     bool stopping;
@@ -71,6 +73,9 @@ static void on_shutdown_tick(lws_sorted_usec_list_t *sul)
     }
     if (db_flush_marks(G.db) < 0)
         log_err("store: final flush failed: %s", db_last_error(G.db));
+    /* Upstream links must be gone before the context is destroyed. */
+    service_link_free(G.service);
+    G.service = NULL;
     /* Stops the libuv loop; lws_service returns and main finishes. */
     lws_context_destroy(G.ctx);
 }
@@ -214,6 +219,26 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
         goto out;
     }
 
+    /* The daemon's own session: what the daemon originates (HTTP bridge
+     * messages, REST commands) goes out on it. */
+    struct upstream_params sp = {
+        .host = cfg->upstream.host,
+        .port = cfg->upstream.port,
+        .client_id = cfg->upstream.service_client_id,
+        .username = cfg->upstream.service_username,
+        .password = cfg->upstream.service_password,
+        .keepalive = 60,
+        .clean_session = true,
+        .max_packet = cfg->limits.max_packet_size + 1024,
+        .max_inflight = (size_t)cfg->limits.max_inflight,
+        .connect_timeout_ms = cfg->limits.connect_timeout * 1000,
+    };
+    if (service_link_open(upstream_vh, &sp, &G.service) < 0) {
+        log_err("cannot start the service link");
+        rc = -EIO;
+        goto out;
+    }
+
     struct sess_config sc;
     memset(&sc, 0, sizeof(sc));
     sc.max_token_lifetime = cfg->google.max_token_lifetime;
@@ -293,6 +318,8 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
     while (lws_service(G.ctx, 0) >= 0 && !G.stopping)
         ;
 out:
+    service_link_free(G.service);
+    G.service = NULL;
     /* After the loop stopped this completes the destruction. */
     lws_context_destroy(G.ctx);
     G.ctx = NULL;

@@ -1,0 +1,35 @@
+/* The service link: the daemon's own MQTT session to the broker
+ * (upstream.service_client_id), for what the daemon originates rather than
+ * a device: HTTP-bridge events and state, REST commands, later shadow
+ * responses and lifecycle events (DESIGN.md "Upstream link"). It reconnects
+ * by itself with backoff. A QoS 1 publish reports completion only on the
+ * broker's PUBACK, so an HTTP 200 means the broker has the message. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bridges/upstream/upstream.h"
+
+struct service_link;
+
+/* Completion of service_publish: err 0 when the broker acknowledged (QoS 1)
+ * or the message was handed to the socket queue (QoS 0); -ENOTCONN when the
+ * link was down or dropped before the PUBACK (the message may or may not
+ * have arrived: the caller answers "unavailable" and the sender retries). */
+typedef void (*service_done_fn)(void *req, int err);
+
+/* params is copied (strings too). Connects at once and keeps reconnecting
+ * (1 s, doubling to 30 s) until service_link_free. */
+int service_link_open(struct lws_vhost *vh, const struct upstream_params *params,
+                      struct service_link **ret);
+void service_link_free(struct service_link *s);
+bool service_link_up(const struct service_link *s);
+
+/* Publishes; done(req, err) is called exactly once, never from inside this
+ * call, unless service_cancel(req) came first. Returns 0, or -ENOTCONN /
+ * -EAGAIN / -EMSGSIZE at once (done is not called then). */
+int service_publish(struct service_link *s, const char *topic, const void *payload, size_t len,
+                    uint8_t qos, service_done_fn done, void *req);
+/* Forgets every pending completion for req (its HTTP request went away). */
+void service_cancel(struct service_link *s, void *req);

@@ -250,6 +250,8 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
     snprintf(sc.upstream_password, sizeof(sc.upstream_password), "%s", cfg->upstream.password);
     snprintf(sc.client_id_prefix, sizeof(sc.client_id_prefix), "%s", cfg->upstream.client_id_prefix);
     snprintf(sc.google_prefix, sizeof(sc.google_prefix), "%s", cfg->upstream.google_prefix);
+    snprintf(sc.pubsub_prefix, sizeof(sc.pubsub_prefix), "%s", cfg->upstream.pubsub_prefix);
+    sc.max_state_per_second = cfg->google.max_state_per_second;
     sc.connect_timeout = cfg->limits.connect_timeout;
     sc.max_packet = cfg->limits.max_packet_size;
     sc.max_inflight = (size_t)cfg->limits.max_inflight;

@@ -42,6 +42,7 @@ static const char *const reason_words[REG_AUTH__COUNT] = {
     [REG_AUTH_CREDENTIAL_EXPIRED] = "credential-expired",
     [REG_AUTH_NO_CREDENTIAL] = "no-credential",
     [REG_AUTH_STORE_ERROR] = "store-error",
+    [REG_AUTH_MQTT_DISABLED] = "mqtt-disabled",
 };
 
 const char *reg_auth_reason_word(enum reg_auth_reason r) {

@@ -32,6 +32,7 @@ enum reg_auth_reason {
     REG_AUTH_CREDENTIAL_EXPIRED,/* "credential-expired" every credential past its expirationTime */
     REG_AUTH_NO_CREDENTIAL,     /* "no-credential"      the device has no credential */
     REG_AUTH_STORE_ERROR,       /* "store-error"        CONNACK 3 */
+    REG_AUTH_MQTT_DISABLED,     /* "mqtt-disabled"      registry mqttConfig is MQTT_DISABLED */
     REG_AUTH__COUNT,
 };
 const char *reg_auth_reason_word(enum reg_auth_reason r);

@@ -21,12 +21,17 @@
 #include "common/timeutil.h"
 #include "db/db.h"
 #include "registry/reg_device_auth.h"
+#include "registry/reg_registry_cfg.h"
 
 #define HUB_BUCKETS 4096
 #define SUB_FILTER_MAX 1024
 #define UPSTREAM_KEEPALIVE 60
 #define PENDING_SUBACKS 8
 #define RETRY_MS 20                 /* re-try input paused on a full upstream queue */
+/* Google resent an unacknowledged QoS 1 config "until the device PUBACKs
+ * it" without saying how often; every 5 s keeps a device that lost the
+ * packet from waiting long. */
+#define CONFIG_RESEND_MS 5000
 
 enum sess_state {
     SESS_WAIT_CONNECT,      /* accepted; TLS and CONNECT must finish before the deadline */
@@ -103,6 +108,14 @@ struct sess {
     /* Rate limit window (Google: 100 msg/s per connection). */
     int64_t rate_window;
     int rate_count;
+    int64_t last_state_ms;           /* Google: 1 state update/s per device */
+
+    /* Registry routes (only when the registry has notification configs). */
+    struct reg_registry_cfg *routes; /* owned, may be NULL */
+
+    /* The config delivery awaiting the device's PUBACK (QoS 1), if any. */
+    struct down_slot *config_inflight;
+    int64_t config_resend_at;
 
     /* In-flight tables, sized max_inflight. */
     struct up_slot *ups;
@@ -129,6 +142,11 @@ struct sess_hub {
 
 static void sess_close(struct sess *s, const char *why);
 static int process_input(struct sess *s);
+static void resend_config(struct sess *s);
+static void deliver_config(struct sess *s, uint8_t qos);
+struct sub_entry;
+static const struct sub_entry *config_subscription(const struct sess *s);
+static const struct sub_entry *sub_match(const struct sess *s, const char *topic, size_t len);
 static void rearm_timer(struct sess *s);
 
 /* ---- hub ---- */
@@ -261,6 +279,33 @@ int sess_hub_device_changed(struct sess_hub *hub, int64_t device_rowid, bool del
         return 1;
     }
     return 0;
+}
+
+int sess_hub_config_updated(struct sess_hub *hub, int64_t device_rowid)
+{
+    struct sess *s = hub_find(hub, device_rowid);
+    if (!s || s->state != SESS_ACTIVE)
+        return 0;
+    const struct sub_entry *cs = config_subscription(s);
+    if (!cs)
+        return 0;
+    deliver_config(s, cs->qos);
+    return 1;
+}
+
+int sess_hub_command_target(struct sess_hub *hub, int64_t device_rowid, const char *subfolder)
+{
+    struct sess *s = hub_find(hub, device_rowid);
+    char topic[1400];
+
+    if (!s || s->state != SESS_ACTIVE)
+        return -ENOTCONN;
+    int n = snprintf(topic, sizeof(topic), "/devices/%s/commands%s%s", s->auth.device.id,
+                     subfolder && *subfolder ? "/" : "", subfolder ? subfolder : "");
+    if (n < 0 || (size_t)n >= sizeof(topic))
+        return -ENOENT;
+    const struct sub_entry *sub = sub_match(s, topic, (size_t)n);
+    return sub && sub->kind == GOOGLE_SUB_COMMANDS ? 0 : -ENOENT;
 }
 
 void sess_hub_close_all(struct sess_hub *hub)
@@ -406,6 +451,7 @@ void sess_on_transport_closed(struct sess *s)
     free(s->downs);
     free(s->acks);
     free(s->subs);
+    free(s->routes);
     free(s);
 }
 
@@ -426,7 +472,11 @@ static int64_t next_deadline(const struct sess *s)
     if (s->state != SESS_ACTIVE)
         return s->connect_deadline;
     int64_t next = keepalive_deadline(s);
-    return s->token_deadline < next ? s->token_deadline : next;
+    if (s->token_deadline < next)
+        next = s->token_deadline;
+    if (s->config_inflight && s->config_resend_at < next)
+        next = s->config_resend_at;
+    return next;
 }
 
 /* lws keeps timers in one sorted list (O(n) inserts), so the timer is moved
@@ -479,6 +529,8 @@ void sess_on_timer(struct sess *s)
     } else if (now >= keepalive_deadline(s)) {
         sess_close(s, "keepalive timeout");
         return;
+    } else if (s->config_inflight && now >= s->config_resend_at) {
+        resend_config(s);
     }
     rearm_timer(s);
 }
@@ -767,6 +819,25 @@ static int handle_connect(struct sess *s, const struct mqtt_connect *c)
         return -EACCES;
     }
     s->authenticated = true;
+    struct reg_registry_cfg rc;
+    if (reg_registry_cfg_parse(s->auth.registry.extra_json, &rc) < 0) {
+        refuse(s, REG_AUTH_STORE_ERROR);
+        return -EIO;
+    }
+    if (!rc.mqtt_enabled) {
+        /* Google refused devices of a registry with MQTT_DISABLED. */
+        refuse(s, REG_AUTH_MQTT_DISABLED);
+        return -EACCES;
+    }
+    if (rc.n_event_routes || rc.has_state_route) {
+        s->routes = malloc(sizeof(*s->routes));
+        if (!s->routes) {
+            send_connack(s, MQTT_CONNACK_UNAVAILABLE);
+            sess_close(s, "out of memory");
+            return -ENOMEM;
+        }
+        *s->routes = rc;
+    }
     s->ident.prefix = cfg->google_prefix;
     s->ident.project = s->auth.registry.project;
     s->ident.location = s->auth.registry.location;
@@ -820,22 +891,40 @@ static int handle_connect(struct sess *s, const struct mqtt_connect *c)
     return 0;
 }
 
+static void send_config(struct sess *s, const struct db_config *cfgv, uint8_t qos, uint16_t pid,
+                        bool dup)
+{
+    char topic[300];
+    int tl = snprintf(topic, sizeof(topic), "/devices/%s/config", s->auth.device.id);
+    struct mqtt_publish out = {
+        .qos = qos,
+        .dup = dup,
+        .packet_id = pid,
+        .topic = { (const uint8_t *)topic, (size_t)tl },
+        .payload = { cfgv->data, cfgv->len },
+    };
+    send_publish(s, &out);
+    db_device_mark(s->hub->db, s->auth.device.rowid, DB_MARK_CONFIG_SEND, time_now_unix_us());
+}
+
 /* Sends the latest config version (Google: on SUBSCRIBE the device gets the
- * latest config at once, even the initial empty version 1). */
+ * latest config at once, even the initial empty version 1; on every update
+ * a subscribed device gets the new version). At QoS 1 one version is in
+ * flight at a time: a newer version supersedes an unacknowledged older one
+ * (which is then never acked), and the one in flight is resent until the
+ * device's PUBACK. */
 static void deliver_config(struct sess *s, uint8_t qos)
 {
     struct db_config cfgv;
     memset(&cfgv, 0, sizeof(cfgv));
     if (db_config_latest(s->hub->db, s->auth.device.rowid, &cfgv) < 0)
         return;
-    char topic[300];
-    int tl = snprintf(topic, sizeof(topic), "/devices/%s/config", s->auth.device.id);
-    struct mqtt_publish out = {
-        .qos = qos,
-        .topic = { (const uint8_t *)topic, (size_t)tl },
-        .payload = { cfgv.data, cfgv.len },
-    };
+    uint16_t pid = 0;
     if (qos == 1) {
+        if (s->config_inflight) {
+            s->config_inflight->kind = DOWN_FREE;
+            s->config_inflight = NULL;
+        }
         struct down_slot *d = down_alloc(s);
         if (!d) {
             db_config_clear(&cfgv);
@@ -843,11 +932,41 @@ static void deliver_config(struct sess *s, uint8_t qos)
         }
         d->kind = DOWN_CONFIG;
         d->config_version = cfgv.version;
-        out.packet_id = d->device_pid;
+        pid = d->device_pid;
+        s->config_inflight = d;
+        s->config_resend_at = time_now_mono_ms() + CONFIG_RESEND_MS;
     }
-    send_publish(s, &out);
-    db_device_mark(s->hub->db, s->auth.device.rowid, DB_MARK_CONFIG_SEND, time_now_unix_us());
+    send_config(s, &cfgv, qos, pid, false);
     db_config_clear(&cfgv);
+    rearm_timer(s);
+}
+
+static void resend_config(struct sess *s)
+{
+    struct down_slot *d = s->config_inflight;
+    struct db_config cfgv;
+
+    memset(&cfgv, 0, sizeof(cfgv));
+    /* Resend the version in flight: if a newer one had been stored it
+     * would already have superseded this one. */
+    if (db_config_latest(s->hub->db, s->auth.device.rowid, &cfgv) < 0 ||
+        cfgv.version != d->config_version) {
+        db_config_clear(&cfgv);
+        s->config_inflight = NULL;
+        d->kind = DOWN_FREE;
+        return;
+    }
+    send_config(s, &cfgv, 1, d->device_pid, true);   /* DUP: same packet again [MQTT-3.3.1-1] */
+    db_config_clear(&cfgv);
+    s->config_resend_at = time_now_mono_ms() + CONFIG_RESEND_MS;
+}
+
+static const struct sub_entry *config_subscription(const struct sess *s)
+{
+    for (size_t i = 0; i < s->n_subs; i++)
+        if (s->subs[i].kind == GOOGLE_SUB_CONFIG)
+            return &s->subs[i];
+    return NULL;
 }
 
 static int handle_subscribe(struct sess *s, const struct mqtt_subscribe *sub)
@@ -917,11 +1036,9 @@ static int handle_subscribe(struct sess *s, const struct mqtt_subscribe *sub)
                 ps->codes[i] = MQTT_SUBACK_FAILURE;
         EMIT(s, 4 + ps->count, mqtt_encode_suback(&w_, ps->device_pid, ps->codes, ps->count));
     }
-    if (ps->deliver_config) {
-        for (size_t i = 0; i < s->n_subs; i++)
-            if (s->subs[i].kind == GOOGLE_SUB_CONFIG)
-                deliver_config(s, s->subs[i].qos);
-    }
+    const struct sub_entry *cs = config_subscription(s);
+    if (ps->deliver_config && cs)
+        deliver_config(s, cs->qos);
     return 0;
 }
 
@@ -965,6 +1082,35 @@ static struct up_slot *up_find(struct sess *s, uint16_t device_pid)
     return NULL;
 }
 
+/* Registry notification configs choose the upstream topic: the first
+ * eventNotificationConfig whose subfolderMatches equals the subfolder, else
+ * the default one, goes to {pubsub_prefix}PROJECT/TOPIC; state goes to
+ * stateNotificationConfig's topic. Without a match the default topic (tl
+ * bytes already in topic) stays (DESIGN.md departure from Google). */
+static int route_publish(struct sess *s, const struct mqtt_publish *p, enum google_pub_kind kind,
+                         char *topic, size_t cap, int tl)
+{
+    const struct reg_route *rt = NULL;
+    if (kind == GOOGLE_PUB_STATE) {
+        if (s->routes->has_state_route)
+            rt = &s->routes->state_route;
+    } else {
+        /* "/devices/D/events" then optionally "/SUBFOLDER". */
+        size_t head = strlen("/devices/") + strlen(s->auth.device.id) + strlen("/events");
+        const char *sub = NULL;
+        size_t sublen = 0;
+        if (p->topic.len > head + 1) {
+            sub = (const char *)p->topic.p + head + 1;
+            sublen = p->topic.len - head - 1;
+        }
+        rt = reg_registry_event_route(s->routes, sub, sublen);
+    }
+    if (!rt)
+        return tl;
+    int n = snprintf(topic, cap, "%s%s", s->hub->cfg.pubsub_prefix, rt->topic);
+    return n < 0 || (size_t)n >= cap ? tl : n;
+}
+
 /* Returns 1 if the packet must wait (in-flight window full), 0 if handled,
  * negative if the session was closed. */
 static int handle_publish(struct sess *s, const struct mqtt_publish *p)
@@ -995,6 +1141,8 @@ static int handle_publish(struct sess *s, const struct mqtt_publish *p)
         sess_close(s, "payload too large");
         return -EMSGSIZE;
     }
+    if (s->routes)
+        tl = route_publish(s, p, kind, topic, sizeof(topic), tl);
     if (p->qos == 1) {
         if (up_find(s, p->packet_id))
             return 0;   /* a DUP resend of one still in flight: ack comes with the broker's */
@@ -1013,6 +1161,20 @@ static int handle_publish(struct sess *s, const struct mqtt_publish *p)
                             "mqtt: RESOURCE_EXHAUSTED: message rate exceeded.");
         sess_close(s, "rate limit");
         return -EBUSY;
+    }
+    if (kind == GOOGLE_PUB_STATE && s->hub->cfg.max_state_per_second > 0) {
+        /* Google: 1 state update per second per device. Over it: close
+         * with RESOURCE_EXHAUSTED, our reading of the quota (the service
+         * never documented its reaction). */
+        if (s->last_state_ms && now - s->last_state_ms < 1000 / s->hub->cfg.max_state_per_second) {
+            log_info("session closed peer=%s client_id=\"%s\": over %d state updates/s reason=state-rate-limit",
+                     s->peer, s->client_id, s->hub->cfg.max_state_per_second);
+            db_device_set_error(s->hub->db, s->auth.device.rowid, time_now_unix_us(), 8,
+                                "mqtt: RESOURCE_EXHAUSTED: state update rate exceeded.");
+            sess_close(s, "state rate limit");
+            return -EBUSY;
+        }
+        s->last_state_ms = now;
     }
     if (!s->up) {
         sess_close(s, "upstream session lost");
@@ -1056,6 +1218,8 @@ static void handle_device_puback(struct sess *s, uint16_t pid)
             int64_t now_us = time_now_unix_us();
             db_config_ack(s->hub->db, s->auth.device.rowid, d->config_version, now_us);
             db_device_mark(s->hub->db, s->auth.device.rowid, DB_MARK_CONFIG_ACK, now_us);
+            if (s->config_inflight == d)
+                s->config_inflight = NULL;
         }
         d->kind = DOWN_FREE;
         return;

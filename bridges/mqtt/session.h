@@ -32,12 +32,14 @@ struct sess_config {
     char upstream_password[256];
     char client_id_prefix[128];
     char google_prefix[128];
+    char pubsub_prefix[128];        /* notification-config routes go under it */
     /* Limits. */
     int connect_timeout;            /* s, from accept to CONNACK sent */
     size_t max_packet;              /* codec limit */
     size_t max_inflight;            /* QoS 1 in flight per direction */
     size_t max_subscriptions;
     int max_messages_per_second;    /* per connection (Google: 100) */
+    int max_state_per_second;       /* per device (Google: 1) */
 };
 
 /* Counters for /metrics. Refusals are counted by enum reg_auth_reason. */
@@ -75,6 +77,15 @@ const struct sess_stats *sess_hub_stats(const struct sess_hub *hub);
  * the credential that authenticated the session is gone. Returns how many
  * sessions were closed. */
 int sess_hub_device_changed(struct sess_hub *hub, int64_t device_rowid, bool deleted);
+/* A new config version was stored for the device: a connected device
+ * subscribed to its config topic gets it now. Returns 1 if sent, else 0. */
+int sess_hub_config_updated(struct sess_hub *hub, int64_t device_rowid);
+/* Whether a command for the device (subfolder may be NULL/"") would be
+ * delivered: 0 yes, -ENOTCONN when the device is not connected, -ENOENT when
+ * it is not subscribed to a matching commands topic (Google's
+ * sendCommandToDevice failed then). The command itself goes out through the
+ * broker (google/P/L/R/D/commands[/SUB]) so backends see it too. */
+int sess_hub_command_target(struct sess_hub *hub, int64_t device_rowid, const char *subfolder);
 /* Daemon shutdown: close every session (upstream ended the way the
  * personality does). */
 void sess_hub_close_all(struct sess_hub *hub);

@@ -7,18 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "webui/api.h"
-
-static int failures;
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                              \
-        }                                                                            \
-    } while (0)
+#include "testutil.h"
 
 /* Test keys: public halves only (the private ones were discarded). */
 static const char ec_pem[] =
@@ -370,8 +361,8 @@ static int call(const struct api_env *env, enum api_method m, const char *path,
 
 static void test_routes(void)
 {
-    char path[] = "/tmp/iotcored-test-api-XXXXXX";
-    char dbpath[64];
+    char dir[256];
+    char dbpath[300];
     struct change_log changes = { 0 };
     struct api_env env = { .on_change = on_change, .ud = &changes, .now_us = NOW_US };
     const char *regs = "/v1/projects/p1/locations/us-central1/registries";
@@ -379,19 +370,16 @@ static void test_routes(void)
     char url[256], *body;
     struct api_param mask = { .name = "updateMask", .value = "blocked" };
     json_t *j = NULL;
-    int fd = mkstemp(path);
+    int rc = tu_mkdtemp(dir, sizeof(dir), "iotcored-test-api");
 
-    if (fd < 0) {
-        perror("mkstemp");
-        failures++;
+    if (rc < 0) {
+        FAIL("tu_mkdtemp: %s", strerror(-rc));
         return;
     }
-    close(fd);
-    unlink(path);
-    snprintf(dbpath, sizeof(dbpath), "%s.db", path);
+    snprintf(dbpath, sizeof(dbpath), "%s/api.db", dir);
     if (db_open(dbpath, &env.db) < 0) {
-        fprintf(stderr, "db_open failed\n");
-        failures++;
+        FAIL("db_open failed");
+        tu_tmpdir_cleanup(dir);
         return;
     }
 
@@ -457,11 +445,7 @@ static void test_routes(void)
     }
 
     db_close(env.db);
-    unlink(dbpath);
-    snprintf(url, sizeof(url), "%s-wal", dbpath);
-    unlink(url);
-    snprintf(url, sizeof(url), "%s-shm", dbpath);
-    unlink(url);
+    tu_tmpdir_cleanup(dir);
 }
 
 int main(void)
@@ -475,10 +459,5 @@ int main(void)
     test_render();
     test_device_extra();
     test_routes();
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("test_api: ok\n");
-    return 0;
+    return tu_finish("test_api");
 }

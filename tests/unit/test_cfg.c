@@ -11,15 +11,7 @@
 #include <unistd.h>
 
 #include "daemon/cfg.h"
-
-static int failures;
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                              \
-        }                                                                            \
-    } while (0)
+#include "testutil.h"
 
 #define CFG_DIR TEST_DATA_DIR "/cfg"
 
@@ -159,8 +151,8 @@ static void test_shipped(void)
 
 static int load_text(const char *text, struct cfg *c, char *err, size_t err_len)
 {
-    char dir[] = "/tmp/test_cfg.XXXXXX", path[64];
-    if (!mkdtemp(dir))
+    char dir[256], path[300];
+    if (tu_mkdtemp(dir, sizeof(dir), "test_cfg") < 0)
         abort();
     snprintf(path, sizeof(path), "%s/t.conf", dir);
     FILE *f = fopen(path, "w");
@@ -173,8 +165,7 @@ static int load_text(const char *text, struct cfg *c, char *err, size_t err_len)
     size_t dl = strlen(dir) + 1;
     if (strncmp(err, path, strlen(path)) == 0)
         memmove(err, err + dl, strlen(err + dl) + 1);
-    unlink(path);
-    rmdir(dir);
+    tu_rm_rf(dir);
     return r;
 }
 
@@ -263,8 +254,8 @@ static void test_values(void)
 
     /* A NUL would end libconfig's read early and hide the rest. */
     {
-        char dir[] = "/tmp/test_cfg.XXXXXX", path[64];
-        CHECK(mkdtemp(dir) != NULL);
+        char dir[256], path[300];
+        CHECK(tu_mkdtemp(dir, sizeof(dir), "test_cfg") == 0);
         snprintf(path, sizeof(path), "%s/nul.conf", dir);
         FILE *f = fopen(path, "w");
         CHECK(f != NULL);
@@ -274,8 +265,7 @@ static void test_values(void)
         }
         CHECK(cfg_load(path, c, err, sizeof(err)) == -EINVAL);
         CHECK(strstr(err, "contains a NUL byte") != NULL);
-        unlink(path);
-        rmdir(dir);
+        tu_rm_rf(dir);
     }
 
     /* A tiny err buffer is truncated, never overrun. */
@@ -306,8 +296,7 @@ static void test_golden(void)
     /* Messages name the path as given: load by relative name from the
      * data directory so the .err files hold "bad-x.conf:LINE: ...". */
     if (chdir(CFG_DIR) < 0) {
-        perror(CFG_DIR);
-        failures++;
+        FAIL("%s: %s", CFG_DIR, strerror(errno));
         free(c);
         return;
     }
@@ -354,8 +343,7 @@ static void test_golden(void)
         }
         FILE *f = fopen(exp_path, "r");
         if (!f) {
-            fprintf(stderr, "%s: missing %s (got: %s)\n", names[i], exp_path, err);
-            failures++;
+            FAIL("%s: missing %s (got: %s)", names[i], exp_path, err);
             continue;
         }
         if (!fgets(expected, sizeof(expected), f))
@@ -363,9 +351,7 @@ static void test_golden(void)
         fclose(f);
         expected[strcspn(expected, "\n")] = '\0';
         if (r >= 0 || strcmp(err, expected) != 0) {
-            fprintf(stderr, "%s: rc %d\n  expected: %s\n  got:      %s\n", names[i], r,
-                    expected, err);
-            failures++;
+            FAIL("%s: rc %d\n  expected: %s\n  got:      %s", names[i], r, expected, err);
         }
         /* One line: nothing a log reader could mistake for two. */
         CHECK(strchr(err, '\n') == NULL);
@@ -383,10 +369,5 @@ int main(void)
     test_shipped();
     test_values();
     test_golden();
-    if (failures) {
-        fprintf(stderr, "test_cfg: %d failed\n", failures);
-        return 1;
-    }
-    printf("test_cfg: all passed\n");
-    return 0;
+    return tu_finish("test_cfg");
 }

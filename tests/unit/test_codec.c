@@ -12,32 +12,14 @@
 #include <string.h>
 
 #include "bridges/mqtt/codec.h"
-
-static int checks, failures;
-
-static bool check(bool ok, const char *file, int line, const char *what)
-{
-    checks++;
-    if (!ok) {
-        failures++;
-        fprintf(stderr, "%s:%d: CHECK failed: %s\n", file, line, what);
-    }
-    return ok;
-}
+#include "testutil.h"
 
 static bool check_rc(int got, int want, const char *file, int line, const char *what)
 {
-    checks++;
-    if (got != want) {
-        failures++;
-        fprintf(stderr, "%s:%d: %s = %d (%s), want %d (%s)\n", file, line, what, got,
-                mqtt_err_name(got), want, mqtt_err_name(want));
-        return false;
-    }
-    return true;
+    return tu_checkf(got == want, file, line, "%s = %d (%s), want %d (%s)", what, got,
+                     mqtt_err_name(got), want, mqtt_err_name(want));
 }
 
-#define CHECK(cond) check((cond), __FILE__, __LINE__, #cond)
 #define CHECK_RC(expr, want) check_rc((expr), (want), __FILE__, __LINE__, #expr)
 
 /* String literals as byte arrays: the trailing NUL is not part of the packet.
@@ -1563,6 +1545,5 @@ int main(void)
     test_err_names();
     test_encoder_errors();
 
-    printf("test_codec: %d checks, %d failed\n", checks, failures);
-    return failures ? 1 : 0;
+    return tu_finish("test_codec");
 }

@@ -13,33 +13,7 @@
 #include "common/cursor.h"
 #include "common/log.h"
 #include "common/timeutil.h"
-
-static int checks, failures;
-
-static bool check(bool ok, const char *file, int line, const char *what)
-{
-    checks++;
-    if (!ok) {
-        failures++;
-        fprintf(stderr, "%s:%d: CHECK failed: %s\n", file, line, what);
-    }
-    return ok;
-}
-
-#define CHECK(cond) check((cond), __FILE__, __LINE__, #cond)
-
-static bool streq(const char *a, const char *b, const char *file, int line)
-{
-    checks++;
-    if (strcmp(a, b) != 0) {
-        failures++;
-        fprintf(stderr, "%s:%d: got \"%s\", want \"%s\"\n", file, line, a, b);
-        return false;
-    }
-    return true;
-}
-
-#define CHECK_STR(a, b) streq((a), (b), __FILE__, __LINE__)
+#include "testutil.h"
 
 /* ---- cursor ---- */
 
@@ -413,6 +387,5 @@ int main(void)
     test_time_roundtrip();
     test_clocks();
 
-    printf("test_common: %d checks, %d failed\n", checks, failures);
-    return failures ? 1 : 0;
+    return tu_finish("test_common");
 }

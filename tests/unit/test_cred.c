@@ -14,58 +14,14 @@
 #include <openssl/x509.h>
 
 #include "registry/reg_cred.h"
-
-static int failures;
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                              \
-        }                                                                            \
-    } while (0)
+#include "testutil.h"
+#include "testutil_crypto.h"
 
 static int64_t now_us;
 
-static char *bio_text(BIO *b) {
-    char *p = NULL;
-    long n = BIO_get_mem_data(b, &p);
-    char *s = malloc((size_t)n + 1);
-    if (!s)
-        abort();
-    memcpy(s, p, (size_t)n);
-    s[n] = '\0';
-    BIO_free(b);
-    return s;
-}
-
-static char *pubkey_pem(EVP_PKEY *k) {
-    BIO *b = BIO_new(BIO_s_mem());
-    if (!b || !PEM_write_bio_PUBKEY(b, k))
-        abort();
-    return bio_text(b);
-}
-
 /* A self-signed certificate valid from now+from_s to now+to_s. */
 static char *cert_pem(EVP_PKEY *k, long from_s, long to_s) {
-    X509 *x = X509_new();
-    if (!x)
-        abort();
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-    time_t now = (time_t)(now_us / 1000000);
-    X509_time_adj_ex(X509_getm_notBefore(x), 0, from_s, &now);
-    X509_time_adj_ex(X509_getm_notAfter(x), 0, to_s, &now);
-    X509_NAME *n = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"device", -1, -1, 0);
-    X509_set_issuer_name(x, n);
-    X509_set_pubkey(x, k);
-    if (!X509_sign(x, k, EVP_sha256()))
-        abort();
-    BIO *b = BIO_new(BIO_s_mem());
-    if (!b || !PEM_write_bio_X509(b, x))
-        abort();
-    X509_free(x);
-    return bio_text(b);
+    return tu_cert_pem(k, "device", 1, (time_t)(now_us / 1000000), from_s, to_s);
 }
 
 static char *concat(const char *a, const char *b) {
@@ -119,19 +75,17 @@ static void test_formats(void) {
 
 static void test_check(void) {
     char why[256];
-    EVP_PKEY *rsa1024 = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
-    EVP_PKEY *rsa2048 = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-    EVP_PKEY *p256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
-    EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    if (!rsa1024 || !rsa2048 || !p256 || !p384 || !ed)
-        abort();
+    EVP_PKEY *rsa1024 = tu_key("RSA-1024");
+    EVP_PKEY *rsa2048 = tu_key("RSA-2048");
+    EVP_PKEY *p256 = tu_key("P-256");
+    EVP_PKEY *p384 = tu_key("P-384");
+    EVP_PKEY *ed = tu_key("ED25519");
 
-    char *rsa1024_pem = pubkey_pem(rsa1024);
-    char *rsa2048_pem = pubkey_pem(rsa2048);
-    char *p256_pem = pubkey_pem(p256);
-    char *p384_pem = pubkey_pem(p384);
-    char *ed_pem = pubkey_pem(ed);
+    char *rsa1024_pem = tu_pubkey_pem(rsa1024);
+    char *rsa2048_pem = tu_pubkey_pem(rsa2048);
+    char *p256_pem = tu_pubkey_pem(p256);
+    char *p384_pem = tu_pubkey_pem(p384);
+    char *ed_pem = tu_pubkey_pem(ed);
     char *rsa_cert = cert_pem(rsa2048, -3600, 365 * 86400L);
     char *ec_cert = cert_pem(p256, -3600, 365 * 86400L);
     char *rsa1024_cert = cert_pem(rsa1024, -3600, 365 * 86400L);
@@ -218,7 +172,7 @@ static void test_check(void) {
         BIO *b = BIO_new(BIO_s_mem());
         if (!b || !PEM_write_bio_PUBKEY(b, rsa2048))
             abort();
-        char *pk = bio_text(b);
+        char *pk = tu_bio_take_text(b);
         /* rename the block: same body, wrong kind */
         char *body = strstr(pk, "\n") + 1;
         char *end = strstr(body, "-----END");
@@ -240,12 +194,12 @@ static void test_check(void) {
         longer[n] = 0;
         BIO *b = BIO_new(BIO_s_mem());
         PEM_write_bio(b, "PUBLIC KEY", "", der, n - 5);
-        char *t = bio_text(b);
+        char *t = tu_bio_take_text(b);
         CHECK(check(DB_KEY_ES256_PEM, t, why, sizeof(why)) == -EINVAL);
         free(t);
         b = BIO_new(BIO_s_mem());
         PEM_write_bio(b, "PUBLIC KEY", "", longer, n + 1);
-        t = bio_text(b);
+        t = tu_bio_take_text(b);
         CHECK(check(DB_KEY_ES256_PEM, t, why, sizeof(why)) == -EINVAL);
         free(t);
         OPENSSL_free(der);
@@ -322,10 +276,5 @@ int main(void) {
     now_us = (int64_t)time(NULL) * 1000000;
     test_formats();
     test_check();
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("test_cred: ok\n");
-    return 0;
+    return tu_finish("test_cred");
 }

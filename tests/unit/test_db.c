@@ -13,29 +13,10 @@
 #include <unistd.h>
 
 #include "db/db.h"
+#include "testutil.h"
 
+/* On failure the files stay in tmpdir for a look (see cleanup). */
 static char tmpdir[256];
-
-/* On failure the files stay in tmpdir for a look. */
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed (files kept in %s)\n", __FILE__,   \
-                    __LINE__, #cond, tmpdir);                                           \
-            exit(1);                                                                    \
-        }                                                                               \
-    } while (0)
-
-/* Integer equality with both values in the message (errno codes mostly). */
-#define CHECK_EQ(a, b)                                                                    \
-    do {                                                                                  \
-        long long a_ = (long long)(a), b_ = (long long)(b);                               \
-        if (a_ != b_) {                                                                   \
-            fprintf(stderr, "%s:%d: CHECK_EQ(%s, %s) failed: %lld != %lld (in %s)\n",     \
-                    __FILE__, __LINE__, #a, #b, a_, b_, tmpdir);                          \
-            exit(1);                                                                      \
-        }                                                                                 \
-    } while (0)
 
 static void path_in_tmp(char *out, size_t cap, const char *name) {
     int n = snprintf(out, cap, "%s/%s", tmpdir, name);
@@ -910,23 +891,15 @@ static void test_reentrant_lists(void) {
     db_close(db);
 }
 
-static void rm_tmpdir(void) {
-    char cmd[300];
-    /* Only files this test made, in the directory it made. */
-    const char *names[] = {"migrations.db", "garbage.db", "registries.db", "devices.db",
-                           "creds.db",      "configs.db", "marks.db",      "cascade.db",
-                           "lookup.db",     "nested.db"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        path_in_tmp(cmd, sizeof cmd, names[i]);
-        remove_db_files(cmd);
-    }
-    rmdir(tmpdir);
+static void cleanup(void) {
+    tu_tmpdir_cleanup(tmpdir);
 }
 
 int main(void) {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/test_db.XXXXXX", base && *base ? base : "/tmp");
-    CHECK(mkdtemp(tmpdir) != NULL);
+    /* Later steps build on earlier ones: stop at the first failure. */
+    tu_set_fatal(true);
+    CHECK(tu_mkdtemp(tmpdir, sizeof tmpdir, "test_db") == 0);
+    atexit(cleanup);
 
     test_migrations();
     test_registries();
@@ -938,7 +911,5 @@ int main(void) {
     test_lookup();
     test_reentrant_lists();
 
-    rm_tmpdir();
-    printf("test_db: all passed\n");
-    return 0;
+    return tu_finish("test_db");
 }

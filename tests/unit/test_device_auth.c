@@ -9,143 +9,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <openssl/bio.h>
-#include <openssl/bn.h>
-#include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include "db/db.h"
 #include "registry/reg_device_auth.h"
-
-static int failures;
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                              \
-        }                                                                            \
-    } while (0)
-#define CHECK_REASON(got, want)                                                         \
-    do {                                                                                \
-        enum reg_auth_reason g_ = (got), w_ = (want);                                   \
-        if (g_ != w_) {                                                                 \
-            fprintf(stderr, "%s:%d: got %s, want %s\n", __FILE__, __LINE__,             \
-                    reg_auth_reason_word(g_), reg_auth_reason_word(w_));                \
-            failures++;                                                                 \
-        }                                                                               \
-    } while (0)
+#include "testutil.h"
+#include "testutil_crypto.h"
+#include "testutil_reg.h"
 
 static int64_t now;
 
 /* ---- token forging (unpadded base64url, JOSE ES256 signatures) ---- */
 
-static char *b64url(const unsigned char *d, size_t n) {
-    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char *out = malloc(n / 3 * 4 + 5);
-    if (!out)
-        abort();
-    size_t o = 0, i = 0;
-    for (; i + 2 < n; i += 3) {
-        uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8 | d[i + 2];
-        out[o++] = a[v >> 18 & 63];
-        out[o++] = a[v >> 12 & 63];
-        out[o++] = a[v >> 6 & 63];
-        out[o++] = a[v & 63];
-    }
-    if (n - i >= 1) {
-        uint32_t v = (uint32_t)d[i] << 16 | (n - i == 2 ? (uint32_t)d[i + 1] << 8 : 0);
-        out[o++] = a[v >> 18 & 63];
-        out[o++] = a[v >> 12 & 63];
-        if (n - i == 2)
-            out[o++] = a[v >> 6 & 63];
-    }
-    out[o] = '\0';
-    return out;
-}
-
 static char *forge(EVP_PKEY *key, const char *aud, int64_t iat, int64_t exp) {
     bool ec = EVP_PKEY_is_a(key, "EC");
-    char header[64], payload[256];
+    char header[64];
     snprintf(header, sizeof(header), "{\"alg\":\"%s\",\"typ\":\"JWT\"}", ec ? "ES256" : "RS256");
-    snprintf(payload, sizeof(payload), "{\"iat\":%lld,\"exp\":%lld,\"aud\":\"%s\"}",
-             (long long)iat, (long long)exp, aud);
-    char *h = b64url((const unsigned char *)header, strlen(header));
-    char *p = b64url((const unsigned char *)payload, strlen(payload));
-    char signing[1024];
-    snprintf(signing, sizeof(signing), "%s.%s", h, p);
-    unsigned char sig[512];
-    size_t n = sizeof(sig);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx || EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) != 1 ||
-        EVP_DigestSign(ctx, sig, &n, (const unsigned char *)signing, strlen(signing)) != 1)
-        abort();
-    EVP_MD_CTX_free(ctx);
-    if (ec) {
-        const unsigned char *q = sig;
-        ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &q, (long)n);
-        const BIGNUM *r, *s;
-        if (!es)
-            abort();
-        ECDSA_SIG_get0(es, &r, &s);
-        BN_bn2binpad(r, sig, 32);
-        BN_bn2binpad(s, sig + 32, 32);
-        ECDSA_SIG_free(es);
-        n = 64;
-    }
-    char *sg = b64url(sig, n);
-    size_t tn = strlen(signing) + strlen(sg) + 2;
-    char *tok = malloc(tn);
-    if (!tok)
-        abort();
-    snprintf(tok, tn, "%s.%s", signing, sg);
-    free(h);
-    free(p);
-    free(sg);
+    char *payload = tu_claims(iat, exp, aud);
+    char *tok = tu_jwt(header, payload, ec ? TU_SIG_ES256 : TU_SIG_RS256, key, NULL, TU_B64_URL);
+    free(payload);
     return tok;
-}
-
-static char *bio_text(BIO *b) {
-    char *p = NULL;
-    long n = BIO_get_mem_data(b, &p);
-    char *s = malloc((size_t)n + 1);
-    if (!s)
-        abort();
-    memcpy(s, p, (size_t)n);
-    s[n] = '\0';
-    BIO_free(b);
-    return s;
-}
-
-static char *pubkey_pem(EVP_PKEY *k) {
-    BIO *b = BIO_new(BIO_s_mem());
-    if (!b || !PEM_write_bio_PUBKEY(b, k))
-        abort();
-    return bio_text(b);
-}
-
-static char *cert_pem(EVP_PKEY *k) {
-    X509 *x = X509_new();
-    if (!x)
-        abort();
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
-    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 365);
-    X509_NAME *n = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"dev", -1, -1, 0);
-    X509_set_issuer_name(x, n);
-    X509_set_pubkey(x, k);
-    if (!X509_sign(x, k, EVP_sha256()))
-        abort();
-    BIO *b = BIO_new(BIO_s_mem());
-    if (!b || !PEM_write_bio_X509(b, x))
-        abort();
-    X509_free(x);
-    return bio_text(b);
 }
 
 /* ---- fixtures ---- */
@@ -321,25 +205,22 @@ static void test_rotation(void) {
 
 int main(void) {
     now = (int64_t)time(NULL);
-    char path[] = "/tmp/test_device_auth.XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0)
+    char dir[256], path[300];
+    if (tu_mkdtemp(dir, sizeof(dir), "test_device_auth") < 0)
         return 77;
-    close(fd);
-    unlink(path);
+    snprintf(path, sizeof(path), "%s/auth.db", dir);
     if (db_open(path, &db) < 0) {
         fprintf(stderr, "db_open failed\n");
+        tu_rm_rf(dir);
         return 1;
     }
-    rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-    ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    ec2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    if (!rsa || !ec || !ec2)
-        abort();
-    rsa_pem = pubkey_pem(rsa);
-    ec_pem = pubkey_pem(ec);
-    ec2_pem = pubkey_pem(ec2);
-    ec_cert = cert_pem(ec);
+    rsa = tu_key("RSA-2048");
+    ec = tu_key("P-256");
+    ec2 = tu_key("P-256");
+    rsa_pem = tu_pubkey_pem(rsa);
+    ec_pem = tu_pubkey_pem(ec);
+    ec2_pem = tu_pubkey_pem(ec2);
+    ec_cert = tu_cert_pem(ec, "dev", 7, (time_t)now, -3600, 86400L * 365);
 
     struct db_registry r;
     memset(&r, 0, sizeof(r));
@@ -376,12 +257,7 @@ int main(void) {
     test_rotation();
 
     db_close(db);
-    unlink(path);
-    char side[sizeof(path) + 8];
-    snprintf(side, sizeof(side), "%s-wal", path);
-    unlink(side);
-    snprintf(side, sizeof(side), "%s-shm", path);
-    unlink(side);
+    tu_tmpdir_cleanup(dir);
     free(rsa_pem);
     free(ec_pem);
     free(ec2_pem);
@@ -389,10 +265,5 @@ int main(void) {
     EVP_PKEY_free(rsa);
     EVP_PKEY_free(ec);
     EVP_PKEY_free(ec2);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("test_device_auth: ok\n");
-    return 0;
+    return tu_finish("test_device_auth");
 }

@@ -5,15 +5,7 @@
 #include <string.h>
 
 #include "bridges/mqtt/google.h"
-
-static int failures;
-#define CHECK(c)                                                                   \
-    do {                                                                           \
-        if (!(c)) {                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);  \
-            failures++;                                                            \
-        }                                                                          \
-    } while (0)
+#include "testutil.h"
 
 static const struct google_ident id = {
     .prefix = "google/", .project = "p1", .location = "us-central1", .registry = "reg", .device = "dev-1",
@@ -97,10 +89,5 @@ int main(void)
     test_publish_map();
     test_subscribe_map();
     test_delivery_map();
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("test_google: all checks passed\n");
-    return 0;
+    return tu_finish("test_google");
 }

@@ -9,160 +9,22 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/bio.h>
-#include <openssl/bn.h>
-#include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 
 /* Only to show the library trap the registry guards against. */
 #include <jwt.h>
 
 #include "registry/reg_jwt.h"
-
-static int failures;
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                              \
-        }                                                                            \
-    } while (0)
-#define CHECK_REASON(got, want)                                                         \
-    do {                                                                                \
-        enum reg_auth_reason g_ = (got), w_ = (want);                                   \
-        if (g_ != w_) {                                                                 \
-            fprintf(stderr, "%s:%d: got %s, want %s\n", __FILE__, __LINE__,             \
-                    reg_auth_reason_word(g_), reg_auth_reason_word(w_));                \
-            failures++;                                                                 \
-        }                                                                               \
-    } while (0)
+#include "testutil.h"
+#include "testutil_crypto.h"
+#include "testutil_reg.h"
 
 static int64_t now;
 
 /* ---- token forging ---- */
 
-enum b64_style { B64_URL, B64_URL_PADDED, B64_STD_PADDED };
-
-static char *b64(const unsigned char *d, size_t n, enum b64_style style) {
-    const char *alpha = style == B64_STD_PADDED
-                            ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-                            : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char *out = malloc(n / 3 * 4 + 5);
-    if (!out)
-        abort();
-    size_t o = 0, i = 0;
-    for (; i + 2 < n; i += 3) {
-        uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8 | d[i + 2];
-        out[o++] = alpha[v >> 18 & 63];
-        out[o++] = alpha[v >> 12 & 63];
-        out[o++] = alpha[v >> 6 & 63];
-        out[o++] = alpha[v & 63];
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)d[i] << 16;
-        out[o++] = alpha[v >> 18 & 63];
-        out[o++] = alpha[v >> 12 & 63];
-        if (style != B64_URL) {
-            out[o++] = '=';
-            out[o++] = '=';
-        }
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8;
-        out[o++] = alpha[v >> 18 & 63];
-        out[o++] = alpha[v >> 12 & 63];
-        out[o++] = alpha[v >> 6 & 63];
-        if (style != B64_URL)
-            out[o++] = '=';
-    }
-    out[o] = '\0';
-    return out;
-}
-
-enum sig_kind { SIG_RS256, SIG_ES256, SIG_ES256_DER, SIG_HS256, SIG_NONE };
-
-/* Signs data; for ES256 the DER ECDSA-Sig-Value is turned into the JOSE
- * raw r||s form (RFC 7518 section 3.4) unless SIG_ES256_DER. */
-static size_t sign(enum sig_kind kind, EVP_PKEY *key, const char *hmac_key, const char *data,
-                   unsigned char *sig, size_t cap) {
-    size_t n = cap;
-    if (kind == SIG_NONE)
-        return 0;
-    if (kind == SIG_HS256) {
-        if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, hmac_key, strlen(hmac_key),
-                       (const unsigned char *)data, strlen(data), sig, cap, &n))
-            abort();
-        return n;
-    }
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx || EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) != 1 ||
-        EVP_DigestSign(ctx, sig, &n, (const unsigned char *)data, strlen(data)) != 1)
-        abort();
-    EVP_MD_CTX_free(ctx);
-    if (kind != SIG_ES256)
-        return n;
-    const unsigned char *p = sig;
-    ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)n);
-    if (!es)
-        abort();
-    const BIGNUM *r, *s;
-    ECDSA_SIG_get0(es, &r, &s);
-    if (BN_bn2binpad(r, sig, 32) != 32 || BN_bn2binpad(s, sig + 32, 32) != 32)
-        abort();
-    ECDSA_SIG_free(es);
-    return 64;
-}
-
-static char *forge_styled(const char *header, const char *payload, enum sig_kind kind,
-                          EVP_PKEY *key, const char *hmac_key, enum b64_style style) {
-    char *h = b64((const unsigned char *)header, strlen(header), style);
-    char *p = b64((const unsigned char *)payload, strlen(payload), style);
-    size_t n = strlen(h) + strlen(p) + 2;
-    char *signing = malloc(n);
-    if (!signing)
-        abort();
-    snprintf(signing, n, "%s.%s", h, p);
-    unsigned char sig[1024];
-    size_t sn = sign(kind, key, hmac_key, signing, sig, sizeof(sig));
-    char *s = b64(sig, sn, style);
-    size_t tn = strlen(signing) + strlen(s) + 2;
-    char *tok = malloc(tn);
-    if (!tok)
-        abort();
-    snprintf(tok, tn, "%s.%s", signing, s);
-    free(h);
-    free(p);
-    free(s);
-    free(signing);
-    return tok;
-}
-
-static char *forge(const char *header, const char *payload, enum sig_kind kind, EVP_PKEY *key) {
-    return forge_styled(header, payload, kind, key, NULL, B64_URL);
-}
-
-static char *claims(int64_t iat, int64_t exp, const char *aud) {
-    char *s = malloc(256);
-    if (!s)
-        abort();
-    snprintf(s, 256, "{\"iat\":%lld,\"exp\":%lld,\"aud\":\"%s\"}", (long long)iat, (long long)exp,
-             aud);
-    return s;
-}
-
-static char *pubkey_pem(EVP_PKEY *k) {
-    BIO *b = BIO_new(BIO_s_mem());
-    if (!b || !PEM_write_bio_PUBKEY(b, k))
-        abort();
-    char *p = NULL;
-    long n = BIO_get_mem_data(b, &p);
-    char *s = malloc((size_t)n + 1);
-    if (!s)
-        abort();
-    memcpy(s, p, (size_t)n);
-    s[n] = '\0';
-    BIO_free(b);
-    return s;
+static char *forge(const char *header, const char *payload, enum tu_sig kind, EVP_PKEY *key) {
+    return tu_jwt(header, payload, kind, key, NULL, TU_B64_URL);
 }
 
 /* ---- fixtures ---- */
@@ -191,8 +53,8 @@ static enum reg_auth_reason verify_all(const char *tok, struct reg_jwt_result *r
 
 static void test_valid(void) {
     struct reg_jwt_result res;
-    char *c = claims(now - 10, now + 3600, "my-project");
-    char *t = forge(H_RS, c, SIG_RS256, rsa_a);
+    char *c = tu_claims(now - 10, now + 3600, "my-project");
+    char *t = forge(H_RS, c, TU_SIG_RS256, rsa_a);
     memset(&res, 0, sizeof(res));
     CHECK_REASON(verify_all(t, &res), REG_AUTH_OK);
     CHECK(res.iat == now - 10 && res.exp == now + 3600);
@@ -209,7 +71,7 @@ static void test_valid(void) {
     free(junk);
     free(t);
 
-    t = forge(H_ES, c, SIG_ES256, ec_a);
+    t = forge(H_ES, c, TU_SIG_ES256, ec_a);
     memset(&res, 0, sizeof(res));
     CHECK_REASON(verify_all(t, &res), REG_AUTH_OK);
     CHECK(res.key_index == 1);
@@ -218,14 +80,14 @@ static void test_valid(void) {
     free(t);
 
     /* No typ: tolerated (Google required it; absence is tolerated here). */
-    t = forge("{\"alg\":\"ES256\"}", c, SIG_ES256, ec_a);
+    t = forge("{\"alg\":\"ES256\"}", c, TU_SIG_ES256, ec_a);
     CHECK_REASON(verify_all(t, &res), REG_AUTH_OK);
     free(t);
     /* Extra header fields and claims are ignored. */
     t = forge("{\"kid\":\"x\",\"alg\":\"RS256\",\"typ\":\"JWT\"}",
               "{\"aud\":\"my-project\",\"nbf\":1,\"sub\":\"d\",\"iat\":1700000000,"
               "\"exp\":1700003600}",
-              SIG_RS256, rsa_a);
+              TU_SIG_RS256, rsa_a);
     {
         struct reg_jwt_key k = { REG_KEY_RSA, rsa_a_pem };
         CHECK_REASON(reg_jwt_verify(t, strlen(t), &k, 1, &rules, 1700000000, &res), REG_AUTH_OK);
@@ -233,7 +95,7 @@ static void test_valid(void) {
     }
     free(t);
     /* The ES256 DER form is not JOSE: refused. */
-    t = forge(H_ES, c, SIG_ES256_DER, ec_a);
+    t = forge(H_ES, c, TU_SIG_ES256_DER, ec_a);
     CHECK_REASON(verify_all(t, &res), REG_AUTH_BAD_SIGNATURE);
     free(t);
     free(c);
@@ -241,20 +103,20 @@ static void test_valid(void) {
 
 static void test_alg_confusion(void) {
     struct reg_jwt_result res;
-    char *c = claims(now, now + 3600, "my-project");
+    char *c = tu_claims(now, now + 3600, "my-project");
     const char *nones[] = { "{\"alg\":\"none\",\"typ\":\"JWT\"}", "{\"alg\":\"None\"}",
                             "{\"alg\":\"NONE\",\"typ\":\"JWT\"}", "{\"alg\":\"\"}",
                             "{\"alg\":\"rs256\"}", "{\"alg\":\"RS384\"}", "{\"alg\":\"ES512\"}",
                             "{\"alg\":\"PS256\"}", "{\"alg\":\"EdDSA\"}" };
     for (size_t i = 0; i < sizeof(nones) / sizeof(nones[0]); i++) {
-        char *t = forge(nones[i], c, SIG_NONE, NULL);
+        char *t = forge(nones[i], c, TU_SIG_NONE, NULL);
         CHECK_REASON(verify_all(t, &res), REG_AUTH_ALG_MISMATCH);
         free(t);
     }
     /* "none" with the old RS256 signature left on. */
     {
-        char *good = forge(H_RS, c, SIG_RS256, rsa_a);
-        char *none = forge("{\"alg\":\"none\",\"typ\":\"JWT\"}", c, SIG_NONE, NULL);
+        char *good = forge(H_RS, c, TU_SIG_RS256, rsa_a);
+        char *none = forge("{\"alg\":\"none\",\"typ\":\"JWT\"}", c, TU_SIG_NONE, NULL);
         const char *sig = strrchr(good, '.');
         size_t n = strlen(none) + strlen(sig) + 1;
         char *t = malloc(n);
@@ -270,8 +132,8 @@ static void test_alg_confusion(void) {
     const char *pems[] = { rsa_a_pem, ec_a_pem };
     enum reg_key_type types[] = { REG_KEY_RSA, REG_KEY_EC_P256 };
     for (int i = 0; i < 2; i++) {
-        char *t = forge_styled("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", c, SIG_HS256, NULL, pems[i],
-                               B64_URL);
+        char *t = tu_jwt("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", c, TU_SIG_HS256, NULL, pems[i],
+                         TU_B64_URL);
         jwt_t *jwt = NULL;
         int rc = jwt_decode(&jwt, t, (const unsigned char *)pems[i], (int)strlen(pems[i]));
         if (rc == 0 && jwt_get_alg(jwt) == JWT_ALG_HS256)
@@ -285,11 +147,11 @@ static void test_alg_confusion(void) {
     }
 
     /* ES256 token, RSA-only device; RS256 token, EC-only device. */
-    char *t = forge(H_ES, c, SIG_ES256, ec_a);
+    char *t = forge(H_ES, c, TU_SIG_ES256, ec_a);
     struct reg_jwt_key rsa_only[] = { { REG_KEY_RSA, rsa_a_pem }, { REG_KEY_RSA, rsa_b_pem } };
     CHECK_REASON(verify_with(t, rsa_only, 2, &rules, &res), REG_AUTH_ALG_MISMATCH);
     free(t);
-    t = forge(H_RS, c, SIG_RS256, rsa_a);
+    t = forge(H_RS, c, TU_SIG_RS256, rsa_a);
     struct reg_jwt_key ec_only[] = { { REG_KEY_EC_P256, ec_a_pem } };
     CHECK_REASON(verify_with(t, ec_only, 1, &rules, &res), REG_AUTH_ALG_MISMATCH);
     /* No keys at all, or keys without PEM text: never a NULL key to libjwt. */
@@ -302,7 +164,7 @@ static void test_alg_confusion(void) {
     free(t);
 
     /* Two "alg" members: readers could disagree, so the header is refused. */
-    t = forge("{\"alg\":\"RS256\",\"alg\":\"HS256\"}", c, SIG_RS256, rsa_a);
+    t = forge("{\"alg\":\"RS256\",\"alg\":\"HS256\"}", c, TU_SIG_RS256, rsa_a);
     CHECK_REASON(verify_all(t, &res), REG_AUTH_BAD_HEADER);
     free(t);
     free(c);
@@ -310,18 +172,18 @@ static void test_alg_confusion(void) {
 
 static void test_signature(void) {
     struct reg_jwt_result res;
-    char *c = claims(now, now + 3600, "my-project");
-    char *t = forge(H_RS, c, SIG_RS256, rsa_b);   /* device holds rsa_a */
+    char *c = tu_claims(now, now + 3600, "my-project");
+    char *t = forge(H_RS, c, TU_SIG_RS256, rsa_b);   /* device holds rsa_a */
     CHECK_REASON(verify_all(t, &res), REG_AUTH_BAD_SIGNATURE);
     free(t);
-    t = forge(H_ES, c, SIG_ES256, ec_b);
+    t = forge(H_ES, c, TU_SIG_ES256, ec_b);
     CHECK_REASON(verify_all(t, &res), REG_AUTH_BAD_SIGNATURE);
     free(t);
 
     /* Tampered payload keeps the header and signature. */
-    t = forge(H_RS, c, SIG_RS256, rsa_a);
-    char *c2 = claims(now, now + 3600, "other-project");
-    char *t2 = forge(H_RS, c2, SIG_RS256, rsa_a);
+    t = forge(H_RS, c, TU_SIG_RS256, rsa_a);
+    char *c2 = tu_claims(now, now + 3600, "other-project");
+    char *t2 = forge(H_RS, c2, TU_SIG_RS256, rsa_a);
     char *dot1 = strchr(t, '.'), *dot2 = strrchr(t, '.');
     char *p2a = strchr(t2, '.'), *p2b = strrchr(t2, '.');
     size_t n = strlen(t) + strlen(t2);
@@ -337,7 +199,7 @@ static void test_signature(void) {
     free(c2);
 
     /* Several keys: the second one verifies, key_index says so. */
-    t = forge(H_RS, c, SIG_RS256, rsa_b);
+    t = forge(H_RS, c, TU_SIG_RS256, rsa_b);
     struct reg_jwt_key keys[] = {
         { REG_KEY_RSA, rsa_a_pem },
         { REG_KEY_RSA, rsa_b_pem },
@@ -347,7 +209,7 @@ static void test_signature(void) {
     CHECK_REASON(verify_with(t, keys, 3, &rules, &res), REG_AUTH_OK);
     CHECK(res.key_index == 1);
     free(t);
-    t = forge(H_ES, c, SIG_ES256, ec_a);
+    t = forge(H_ES, c, TU_SIG_ES256, ec_a);
     CHECK_REASON(verify_with(t, keys, 3, &rules, &res), REG_AUTH_OK);
     CHECK(res.key_index == 2);
     free(t);
@@ -360,33 +222,33 @@ static void test_claims(void) {
 #define EXPECT(claims_expr, want)                       \
     do {                                                \
         c = (claims_expr);                              \
-        t = forge(H_ES, c, SIG_ES256, ec_a);            \
+        t = forge(H_ES, c, TU_SIG_ES256, ec_a);         \
         CHECK_REASON(verify_all(t, &res), (want));      \
         free(t);                                        \
         free(c);                                        \
     } while (0)
 
-    EXPECT(claims(now, now + 3600, "other-project"), REG_AUTH_AUD);
-    EXPECT(claims(now, now + 3600, "My-Project"), REG_AUTH_AUD);
-    EXPECT(claims(now, now + 3600, ""), REG_AUTH_AUD);
-    EXPECT(claims(now - 7200, now - 601, "my-project"), REG_AUTH_EXPIRED);
+    EXPECT(tu_claims(now, now + 3600, "other-project"), REG_AUTH_AUD);
+    EXPECT(tu_claims(now, now + 3600, "My-Project"), REG_AUTH_AUD);
+    EXPECT(tu_claims(now, now + 3600, ""), REG_AUTH_AUD);
+    EXPECT(tu_claims(now - 7200, now - 601, "my-project"), REG_AUTH_EXPIRED);
     /* exp passed but within the skew: still good until exp + skew. */
-    EXPECT(claims(now - 3600, now - 300, "my-project"), REG_AUTH_OK);
+    EXPECT(tu_claims(now - 3600, now - 300, "my-project"), REG_AUTH_OK);
     CHECK(res.deadline == now - 300 + 600);
-    EXPECT(claims(now - 3600, now - 600, "my-project"), REG_AUTH_EXPIRED);   /* deadline == now */
-    EXPECT(claims(now + 601, now + 3600, "my-project"), REG_AUTH_IAT_FUTURE);
-    EXPECT(claims(now + 600, now + 3600, "my-project"), REG_AUTH_OK);
-    EXPECT(claims(now, now + 86401, "my-project"), REG_AUTH_LIFETIME);
-    EXPECT(claims(now, now + 86400, "my-project"), REG_AUTH_OK);
-    EXPECT(claims(now, now - 1, "my-project"), REG_AUTH_LIFETIME);
+    EXPECT(tu_claims(now - 3600, now - 600, "my-project"), REG_AUTH_EXPIRED);  /* deadline == now */
+    EXPECT(tu_claims(now + 601, now + 3600, "my-project"), REG_AUTH_IAT_FUTURE);
+    EXPECT(tu_claims(now + 600, now + 3600, "my-project"), REG_AUTH_OK);
+    EXPECT(tu_claims(now, now + 86401, "my-project"), REG_AUTH_LIFETIME);
+    EXPECT(tu_claims(now, now + 86400, "my-project"), REG_AUTH_OK);
+    EXPECT(tu_claims(now, now - 1, "my-project"), REG_AUTH_LIFETIME);
     /* Short lifetime: the skew keeps it alive (Google's documented rule). */
-    EXPECT(claims(now - 5, now - 4, "my-project"), REG_AUTH_OK);
+    EXPECT(tu_claims(now - 5, now - 4, "my-project"), REG_AUTH_OK);
 
     char buf[256];
 #define EXPECT_JSON(fmt, want, ...)                                  \
     do {                                                             \
         snprintf(buf, sizeof(buf), fmt, __VA_ARGS__);                \
-        t = forge(H_ES, buf, SIG_ES256, ec_a);                       \
+        t = forge(H_ES, buf, TU_SIG_ES256, ec_a);                    \
         CHECK_REASON(verify_all(t, &res), (want));                   \
         free(t);                                                     \
     } while (0)
@@ -427,7 +289,7 @@ static void test_claims(void) {
     EXPECT_JSON("{\"iat\":%lld,\"exp\":%lld,\"exp\":%lld,\"aud\":\"my-project\"}",
                 REG_AUTH_MISSING_CLAIM, a, a + 60, a + 999999);
     /* A payload that is JSON but not an object never verifies in libjwt. */
-    t = forge(H_ES, "[1,2]", SIG_ES256, ec_a);
+    t = forge(H_ES, "[1,2]", TU_SIG_ES256, ec_a);
     CHECK(verify_all(t, &res) != REG_AUTH_OK);
     free(t);
 #undef EXPECT
@@ -437,8 +299,8 @@ static void test_claims(void) {
     struct reg_jwt_result sentinel;
     memset(&sentinel, 0xA5, sizeof(sentinel));
     res = sentinel;
-    c = claims(now - 7200, now - 3600, "my-project");
-    t = forge(H_ES, c, SIG_ES256, ec_a);
+    c = tu_claims(now - 7200, now - 3600, "my-project");
+    t = forge(H_ES, c, TU_SIG_ES256, ec_a);
     CHECK_REASON(verify_all(t, &res), REG_AUTH_EXPIRED);
     CHECK(memcmp(&res, &sentinel, sizeof(res)) == 0);
     free(t);
@@ -452,30 +314,30 @@ static void test_refresh(void) {
     struct reg_jwt_key k = { REG_KEY_EC_P256, ec_a_pem };
 
     /* iat + refresh comes first. */
-    char *c = claims(now - 100, now + 3000, "my-project");
-    char *t = forge(H_ES, c, SIG_ES256, ec_a);
+    char *c = tu_claims(now - 100, now + 3000, "my-project");
+    char *t = forge(H_ES, c, TU_SIG_ES256, ec_a);
     CHECK_REASON(verify_with(t, &k, 1, &r, &res), REG_AUTH_OK);
     CHECK(res.deadline == now - 100 + 3600);
     free(t);
     free(c);
     /* exp + skew comes first. */
-    c = claims(now - 100, now + 600, "my-project");
-    t = forge(H_ES, c, SIG_ES256, ec_a);
+    c = tu_claims(now - 100, now + 600, "my-project");
+    t = forge(H_ES, c, TU_SIG_ES256, ec_a);
     CHECK_REASON(verify_with(t, &k, 1, &r, &res), REG_AUTH_OK);
     CHECK(res.deadline == now + 600 + 600);
     free(t);
     free(c);
     /* A 24 h token older than the refresh interval: expired. */
-    c = claims(now - 3600, now + 82800, "my-project");
-    t = forge(H_ES, c, SIG_ES256, ec_a);
+    c = tu_claims(now - 3600, now + 82800, "my-project");
+    t = forge(H_ES, c, TU_SIG_ES256, ec_a);
     CHECK_REASON(verify_with(t, &k, 1, &r, &res), REG_AUTH_EXPIRED);
     /* Google's rule alone keeps it. */
     CHECK_REASON(verify_with(t, &k, 1, &rules, &res), REG_AUTH_OK);
     CHECK(res.deadline == now + 82800 + 600);
     free(t);
     free(c);
-    c = claims(now - 3599, now + 82800, "my-project");
-    t = forge(H_ES, c, SIG_ES256, ec_a);
+    c = tu_claims(now - 3599, now + 82800, "my-project");
+    t = forge(H_ES, c, TU_SIG_ES256, ec_a);
     CHECK_REASON(verify_with(t, &k, 1, &r, &res), REG_AUTH_OK);
     CHECK(res.deadline == now + 1);
     free(t);
@@ -484,7 +346,7 @@ static void test_refresh(void) {
 
 static void test_header(void) {
     struct reg_jwt_result res;
-    char *c = claims(now, now + 3600, "my-project");
+    char *c = tu_claims(now, now + 3600, "my-project");
     struct {
         const char *header;
         enum reg_auth_reason want;
@@ -508,7 +370,7 @@ static void test_header(void) {
         { "{\"alg\":\"ES256\",\"typ\":\"JWT\"}", REG_AUTH_OK },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char *t = forge(cases[i].header, c, SIG_ES256, ec_a);
+        char *t = forge(cases[i].header, c, TU_SIG_ES256, ec_a);
         enum reg_auth_reason got = verify_all(t, &res);
         if (got != cases[i].want)
             fprintf(stderr, "header %s\n", cases[i].header);
@@ -553,14 +415,14 @@ static void test_not_jwt(void) {
                      (long long)now, (long long)now + 60);
     memset(big + n, 'x', 6200);
     memcpy(big + n + 6200, "\"}", 3);
-    char *t = forge(H_ES, big, SIG_ES256, ec_a);
+    char *t = forge(H_ES, big, TU_SIG_ES256, ec_a);
     CHECK(strlen(t) > 8192);
     CHECK_REASON(verify_all(t, &res), REG_AUTH_NOT_JWT);
     free(t);
     /* ... and just under is fine. */
     big[n + 5900] = '\0';
     memcpy(big + n + 5900, "\"}", 3);
-    t = forge(H_ES, big, SIG_ES256, ec_a);
+    t = forge(H_ES, big, TU_SIG_ES256, ec_a);
     CHECK(strlen(t) <= 8192);
     CHECK_REASON(verify_all(t, &res), REG_AUTH_OK);
     free(t);
@@ -575,7 +437,7 @@ static void test_encodings(void) {
      * padding (none, "=", "==") on header and payload. */
     const char *xs[] = { "?\?\?>>>~~", "?\?\?>>>~~~", "?\?\?>>>~~~~" };
     const char *hs[] = { "", " ", "  " };
-    enum b64_style styles[] = { B64_URL, B64_URL_PADDED, B64_STD_PADDED };
+    enum tu_b64_style styles[] = { TU_B64_URL, TU_B64_URL_PADDED, TU_B64_STD_PADDED };
     for (size_t x = 0; x < 3; x++) {
         char c[256];
         snprintf(c, sizeof(c), "{\"iat\":%lld,\"exp\":%lld,\"aud\":\"my-project\",\"x\":\"%s\"}",
@@ -586,8 +448,8 @@ static void test_encodings(void) {
                     char hdr[64];
                     snprintf(hdr, sizeof(hdr), "{\"alg\":%s\"%s\",\"typ\":\"JWT\"}", hs[h],
                              es ? "ES256" : "RS256");
-                    char *t = forge_styled(hdr, c, es ? SIG_ES256 : SIG_RS256, es ? ec_a : rsa_a,
-                                           NULL, styles[i]);
+                    char *t = tu_jwt(hdr, c, es ? TU_SIG_ES256 : TU_SIG_RS256, es ? ec_a : rsa_a,
+                                     NULL, styles[i]);
                     CHECK(reg_jwt_is_compact(t, strlen(t)));
                     enum reg_auth_reason got = verify_all(t, &res);
                     if (got != REG_AUTH_OK)
@@ -634,16 +496,14 @@ static void test_words(void) {
 
 int main(void) {
     now = (int64_t)time(NULL);
-    rsa_a = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-    rsa_b = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-    ec_a = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    ec_b = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    if (!rsa_a || !rsa_b || !ec_a || !ec_b)
-        abort();
-    rsa_a_pem = pubkey_pem(rsa_a);
-    rsa_b_pem = pubkey_pem(rsa_b);
-    ec_a_pem = pubkey_pem(ec_a);
-    ec_b_pem = pubkey_pem(ec_b);
+    rsa_a = tu_key("RSA-2048");
+    rsa_b = tu_key("RSA-2048");
+    ec_a = tu_key("P-256");
+    ec_b = tu_key("P-256");
+    rsa_a_pem = tu_pubkey_pem(rsa_a);
+    rsa_b_pem = tu_pubkey_pem(rsa_b);
+    ec_a_pem = tu_pubkey_pem(ec_a);
+    ec_b_pem = tu_pubkey_pem(ec_b);
 
     test_valid();
     test_alg_confusion();
@@ -663,10 +523,5 @@ int main(void) {
     EVP_PKEY_free(rsa_b);
     EVP_PKEY_free(ec_a);
     EVP_PKEY_free(ec_b);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("test_jwt: ok\n");
-    return 0;
+    return tu_finish("test_jwt");
 }

@@ -6,15 +6,7 @@
 #include <string.h>
 
 #include "registry/reg_names.h"
-
-static int failures;
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                              \
-        }                                                                            \
-    } while (0)
+#include "testutil.h"
 
 static char *repeat(char c, size_t n) {
     char *s = malloc(n + 1);
@@ -164,10 +156,5 @@ int main(void) {
     test_ids();
     test_projects();
     test_client_id();
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("test_names: ok\n");
-    return 0;
+    return tu_finish("test_names");
 }

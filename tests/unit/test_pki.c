@@ -22,15 +22,7 @@
 #include "daemon/cfg.h"
 #include "daemon/pki.h"
 #include "daemon/ports.h"
-
-static int failures;
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                              \
-        }                                                                            \
-    } while (0)
+#include "testutil.h"
 
 struct blob {
     char *p;
@@ -79,25 +71,6 @@ static void rm_file(const char *dir, const char *name)
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     unlink(path);
-}
-
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
-            char p[1024];
-            snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
-            rm_rf(p);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
 }
 
 /* No "*.tmpXXXXXX" leftovers from the atomic writer. */
@@ -181,9 +154,8 @@ static void cn_of(X509 *x, char *out, size_t cap)
 
 static char *make_base(void)
 {
-    static char base[64];
-    snprintf(base, sizeof(base), "/tmp/test_pki.XXXXXX");
-    if (!mkdtemp(base))
+    static char base[256];
+    if (tu_mkdtemp(base, sizeof(base), "test_pki") < 0)
         abort();
     return base;
 }
@@ -446,7 +418,7 @@ static void test_first_start(void)
     free(log.p);
     X509_free(ca);
     EVP_PKEY_free(ca_key);
-    rm_rf(base);
+    tu_tmpdir_cleanup(base);
     free(cfg);
     free(a);
     free(b);
@@ -497,7 +469,7 @@ static void test_configured(void)
     CHECK(pki_prepare(cfg, p, err, sizeof(err)) == -ENOTDIR);
     CHECK(strstr(err, "not a directory") != NULL);
 
-    rm_rf(base);
+    tu_tmpdir_cleanup(base);
     free(cfg);
     free(p);
 }
@@ -530,7 +502,7 @@ static void test_ports(void)
     struct ports_entry noname[] = { { NULL, 1 } };
     CHECK(ports_write(base, noname, 1) == -EINVAL);
     CHECK(ports_write("/nonexistent-dir", e, 3) == -ENOENT);
-    rm_rf(base);
+    tu_tmpdir_cleanup(base);
 }
 
 int main(void)
@@ -541,10 +513,5 @@ int main(void)
     test_first_start();
     test_configured();
     test_ports();
-    if (failures) {
-        fprintf(stderr, "test_pki: %d failed\n", failures);
-        return 1;
-    }
-    printf("test_pki: all passed\n");
-    return 0;
+    return tu_finish("test_pki");
 }

@@ -22,6 +22,7 @@
 #include "bridges/upstream/upstream.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "testutil.h"
 
 #define MOSQUITTO "/usr/sbin/mosquitto"
 
@@ -29,16 +30,6 @@ static pid_t broker_pid = -1;
 static char tmpdir[256];
 static char broker_log[320];
 static char broker_conf[320];
-static bool failed;
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failed = true;                                                                         \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static void stop_broker(void)
 {
@@ -49,18 +40,11 @@ static void stop_broker(void)
     }
 }
 
+/* The broker log stays in tmpdir when a check failed. */
 static void cleanup(void)
 {
     stop_broker();
-    if (!tmpdir[0])
-        return;
-    if (failed) {
-        fprintf(stderr, "broker log kept in %s\n", broker_log);
-        return;
-    }
-    unlink(broker_log);
-    unlink(broker_conf);
-    rmdir(tmpdir);
+    tu_tmpdir_cleanup(tmpdir);
 }
 
 /* A port nobody listens on right now (bind to 0, read it, close). */
@@ -502,8 +486,10 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     if (getenv("UPSTREAM_TEST_DEBUG"))
         log_set_level(LOG_LVL_DEBUG);
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test-upstream-XXXXXX");
-    CHECK(mkdtemp(tmpdir));
+    /* Each step needs the link state the one before left: stop at the
+     * first failure. */
+    tu_set_fatal(true);
+    CHECK(tu_mkdtemp(tmpdir, sizeof(tmpdir), "test-upstream") == 0);
     snprintf(broker_log, sizeof(broker_log), "%s/mosquitto.log", tmpdir);
     snprintf(broker_conf, sizeof(broker_conf), "%s/mosquitto.conf", tmpdir);
     atexit(cleanup);
@@ -750,6 +736,5 @@ int main(void)
 
     lws_sul_cancel(&poke);
     lws_context_destroy(ctx);
-    printf("test_upstream: all checks passed\n");
-    return 0;
+    return tu_finish("test_upstream");
 }

@@ -228,3 +228,19 @@ int db_device_lookup(struct db *db, const char *project, const char *location,
 /* Tests only: replaces getrandom() as the num_id source of this handle
  * (fn returns 0 and a value, or a negative errno). NULL restores getrandom. */
 void db_set_num_id_source(struct db *db, int (*fn)(void *ud, uint64_t *ret), void *ud);
+
+/* ---- gateway bindings (Google bindDeviceToGateway) ---- */
+
+/* -EEXIST if already bound, -ENOENT if either device does not exist. */
+int db_binding_add(struct db *db, int64_t gateway_rowid, int64_t device_rowid, int64_t now_us);
+/* -ENOENT if not bound. */
+int db_binding_remove(struct db *db, int64_t gateway_rowid, int64_t device_rowid);
+/* 1 bound, 0 not, or a negative error. */
+int db_binding_exists(struct db *db, int64_t gateway_rowid, int64_t device_rowid);
+/* Bindings the device takes part in, as gateway or as device. */
+int db_binding_count(struct db *db, int64_t device_rowid, int64_t *ret);
+/* The devices bound to a gateway (of_gateway) or the gateways a device is
+ * bound to, rowid > after_rowid in order, at most limit (<= 0: all). cb
+ * returns nonzero to stop, negative as the error. Returns how many. */
+int db_binding_list(struct db *db, int64_t rowid, bool of_gateway, int64_t after_rowid, int limit,
+                    int (*cb)(int64_t other_rowid, void *ud), void *ud);

@@ -88,4 +88,18 @@ const char *const db_stmt_sql[DB_ST__COUNT] = {
                            "WHERE device_pk = ?1 ORDER BY pk DESC LIMIT 1",
     [DB_ST_STATE_LIST] = "SELECT " STATE_COLS " FROM device_states "
                          "WHERE device_pk = ?1 ORDER BY pk DESC LIMIT ?2",
+
+    [DB_ST_BIND_INSERT] = "INSERT INTO gateway_bindings (gateway_pk, device_pk, created_us) "
+                          "VALUES (?1, ?2, ?3)",
+    [DB_ST_BIND_DELETE] = "DELETE FROM gateway_bindings WHERE gateway_pk = ?1 AND device_pk = ?2",
+    [DB_ST_BIND_EXISTS] = "SELECT count(*) FROM gateway_bindings "
+                          "WHERE gateway_pk = ?1 AND device_pk = ?2",
+    [DB_ST_BIND_COUNT] = "SELECT count(*) FROM gateway_bindings "
+                         "WHERE gateway_pk = ?1 OR device_pk = ?1",
+    [DB_ST_BIND_LIST_DEVICES] = "SELECT device_pk FROM gateway_bindings "
+                                "WHERE gateway_pk = ?1 AND device_pk > ?2 "
+                                "ORDER BY device_pk LIMIT ?3",
+    [DB_ST_BIND_LIST_GATEWAYS] = "SELECT gateway_pk FROM gateway_bindings "
+                                 "WHERE device_pk = ?1 AND gateway_pk > ?2 "
+                                 "ORDER BY gateway_pk LIMIT ?3",
 };

@@ -895,6 +895,56 @@ static void cleanup(void) {
     tu_tmpdir_cleanup(tmpdir);
 }
 
+static int collect_rowid(int64_t rowid, void *ud) {
+    int64_t *out = ud;
+    out[++out[0]] = rowid;
+    return 0;
+}
+
+static void test_bindings(void) {
+    char path[512];
+    struct db *db = open_fresh("bindings.db", path, sizeof path);
+    int64_t reg = add_registry(db, "p", "r");
+    int64_t gw = add_device(db, reg, "gw", NULL);
+    int64_t a = add_device(db, reg, "a", NULL);
+    int64_t b = add_device(db, reg, "b", NULL);
+    int64_t got[8] = {0}, n = -1;
+
+    CHECK_EQ(db_binding_exists(db, gw, a), 0);
+    CHECK_EQ(db_binding_add(db, gw, a, 1), 0);
+    CHECK_EQ(db_binding_add(db, gw, b, 2), 0);
+    CHECK_EQ(db_binding_add(db, gw, a, 3), -EEXIST);
+    CHECK_EQ(db_binding_add(db, gw, gw, 3), -EINVAL);     /* not to itself */
+    CHECK_EQ(db_binding_add(db, gw, 999999, 3), -ENOENT); /* no such device */
+    CHECK_EQ(db_binding_exists(db, gw, a), 1);
+    CHECK_EQ(db_binding_exists(db, a, gw), 0);            /* direction matters */
+
+    /* Devices of the gateway, in rowid order; gateways of a device. */
+    CHECK_EQ(db_binding_list(db, gw, true, 0, 0, collect_rowid, got), 2);
+    CHECK_EQ(got[0], 2);
+    CHECK_EQ(got[1], a);
+    CHECK_EQ(got[2], b);
+    got[0] = 0;
+    CHECK_EQ(db_binding_list(db, gw, true, a, 0, collect_rowid, got), 1);   /* paging */
+    CHECK_EQ(got[1], b);
+    got[0] = 0;
+    CHECK_EQ(db_binding_list(db, b, false, 0, 0, collect_rowid, got), 1);
+    CHECK_EQ(got[1], gw);
+
+    CHECK_EQ(db_binding_count(db, gw, &n), 0);
+    CHECK_EQ(n, 2);
+    CHECK_EQ(db_binding_remove(db, gw, a), 0);
+    CHECK_EQ(db_binding_remove(db, gw, a), -ENOENT);
+    CHECK_EQ(db_binding_count(db, a, &n), 0);
+    CHECK_EQ(n, 0);
+
+    /* Deleting a bound device removes its bindings with it. */
+    CHECK_EQ(db_device_delete(db, b), 0);
+    CHECK_EQ(db_binding_count(db, gw, &n), 0);
+    CHECK_EQ(n, 0);
+    db_close(db);
+}
+
 int main(void) {
     /* Later steps build on earlier ones: stop at the first failure. */
     tu_set_fatal(true);
@@ -910,6 +960,7 @@ int main(void) {
     test_cascade();
     test_lookup();
     test_reentrant_lists();
+    test_bindings();
 
     return tu_finish("test_db");
 }

@@ -211,6 +211,15 @@ static int early_error(struct lws *wsi, struct admin_req *rq, int http, enum api
     return start_reply(wsi, rq);
 }
 
+static int payload_too_large(struct lws *wsi, struct admin_req *rq)
+{
+    char msg[96];
+
+    snprintf(msg, sizeof(msg), "Request payload size exceeds the limit: %zu bytes.",
+             admin_opts.http_max_body);
+    return early_error(wsi, rq, 413, API_G_INVALID_ARGUMENT, true, msg);
+}
+
 static int write_headers(struct lws *wsi, struct admin_req *rq)
 {
     unsigned char hbuf[LWS_PRE + 1024];
@@ -293,17 +302,31 @@ static bool route_is_public(enum api_method m, const char *path)
     return strcmp(path, "/metrics") == 0 && admin_opts.metrics_public && m == API_GET;
 }
 
+/* /healthz and /metrics answer GET only. */
+static bool only_get(struct admin_req *rq, const char *path)
+{
+    if (rq->method == API_GET)
+        return true;
+    api_google_error_http(&rq->resp, 405, API_G_UNIMPLEMENTED, "Method %s is not allowed on %s.",
+                          api_method_name(rq->method), path);
+    rq->resp.allow = "GET";
+    return false;
+}
+
+static void serve_healthz(struct admin_req *rq)
+{
+    if (only_get(rq, "/healthz") &&
+        api_response_text(&rq->resp, 200, "application/json", "{\"status\":\"ok\"}\n", 16) < 0)
+        api_google_error(&rq->resp, API_G_INTERNAL, "Out of memory.");
+}
+
 static void serve_metrics(struct admin_req *rq)
 {
     char *text = NULL;
     int rc;
 
-    if (rq->method != API_GET) {
-        api_google_error_http(&rq->resp, 405, API_G_UNIMPLEMENTED,
-                              "Method %s is not allowed on /metrics.", api_method_name(rq->method));
-        rq->resp.allow = "GET";
+    if (!only_get(rq, "/metrics"))
         return;
-    }
     if (!admin_opts.render_metrics) {
         api_google_error(&rq->resp, API_G_NOT_FOUND, "Metrics are not available.");
         return;
@@ -340,16 +363,7 @@ static int dispatch(struct lws *wsi, struct admin_req *rq)
         req.body_len = rq->body.len - 1;
     }
     if (strcmp(rq->path, "/healthz") == 0) {
-        if (rq->method == API_GET) {
-            if (api_response_text(&rq->resp, 200, "application/json", "{\"status\":\"ok\"}\n",
-                                  16) < 0)
-                api_google_error(&rq->resp, API_G_INTERNAL, "Out of memory.");
-        } else {
-            api_google_error_http(&rq->resp, 405, API_G_UNIMPLEMENTED,
-                                  "Method %s is not allowed on /healthz.",
-                                  api_method_name(rq->method));
-            rq->resp.allow = "GET";
-        }
+        serve_healthz(rq);
     } else if (strcmp(rq->path, "/metrics") == 0) {
         serve_metrics(rq);
     } else {
@@ -502,12 +516,8 @@ static int on_http(struct lws *wsi, struct admin_req *rq, const char *in, size_t
         (rq->method == API_POST || rq->method == API_PATCH || rq->method == API_PUT))
         return early_error(wsi, rq, 411, API_G_INVALID_ARGUMENT, true,
                            "A request body needs a Content-Length.");
-    if (content_length > admin_opts.http_max_body) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "Request payload size exceeds the limit: %zu bytes.",
-                 admin_opts.http_max_body);
-        return early_error(wsi, rq, 413, API_G_INVALID_ARGUMENT, true, msg);
-    }
+    if (content_length > admin_opts.http_max_body)
+        return payload_too_large(wsi, rq);
 
     if (content_length > 0 && copy_header(wsi, WSI_TOKEN_HTTP_EXPECT, &hdr) == 0 && hdr) {
         expect_continue = strcasecmp(hdr, "100-continue") == 0;
@@ -556,12 +566,8 @@ static int on_body(struct lws *wsi, struct admin_req *rq, const void *in, size_t
     if (!rq->active || rq->responded || !rq->want_body || len == 0)
         return 0;
     /* Content-Length was checked, but count what really arrives. */
-    if (rq->body.len + len > admin_opts.http_max_body) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "Request payload size exceeds the limit: %zu bytes.",
-                 admin_opts.http_max_body);
-        return early_error(wsi, rq, 413, API_G_INVALID_ARGUMENT, true, msg);
-    }
+    if (rq->body.len + len > admin_opts.http_max_body)
+        return payload_too_large(wsi, rq);
     rc = buf_append(&rq->body, in, len);
     if (rc < 0)
         return early_error(wsi, rq, 500, API_G_INTERNAL, true, "Out of memory.");

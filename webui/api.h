@@ -131,7 +131,7 @@ int api_base64_encode(const void *data, size_t len, char **ret);
  * bytes). Returns 0, -EINVAL on bad input, -EMSGSIZE over max bytes. */
 int api_base64_decode(const char *s, size_t max, uint8_t **ret, size_t *ret_len);
 
-/* ---- Google models (google_model.c) ---- */
+/* ---- Google models (google_model_*.c) ---- */
 
 /* Google's limits the validators enforce (reference sections 0 and 3). */
 #define API_G_MAX_EVENT_CONFIGS 10
@@ -197,6 +197,12 @@ void api_registry_in_clear(struct api_registry_in *r);
  * -ENOMEM. ret is untouched on failure. */
 int api_google_registry_parse(const char *body, size_t len, bool create, int64_t now_us,
                               struct api_registry_in *ret, struct api_err *err);
+/* Merges the masked registry fields of `in` into the stored extra_json text
+ * (a field the body left out is cleared); a cleared mqttConfig/httpConfig
+ * falls back to Google's enabled default. *ret is malloc'd JSON text.
+ * Returns 0, -ENOMEM. */
+int api_google_registry_extra(const char *old_extra, const struct api_registry_in *in,
+                              unsigned mask, char **ret);
 
 /* A Device body, validated. */
 struct api_device_in {
@@ -267,7 +273,7 @@ json_t *api_google_state_json(const struct db_state *s);
 int api_google_device_extra(const char *old_extra, const struct api_device_in *in, unsigned mask,
                             char **ret);
 
-/* ---- Google routes (google_api.c) ---- */
+/* ---- Google routes (google_api*.c) ---- */
 
 /* Serves a request under /v1/. Returns 0 with *resp filled (success or a
  * Google error), or -ENOENT when no Google route matches the path (the

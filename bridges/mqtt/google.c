@@ -131,6 +131,10 @@ int google_map_subscribe(const struct google_ident *id, const uint8_t *filter, s
         *ret_kind = GOOGLE_SUB_CONFIG;
         return 0;
     }
+    if (slice_is(rest, rlen, "errors")) {
+        *ret_kind = GOOGLE_SUB_ERRORS;
+        return 0;
+    }
     /* commands, commands/# (the samples' form) and commands/SUB[/...]: the
      * codec validated wildcard placement, so '+' and '#' here are proper
      * levels and map one to one onto the upstream namespace. */
@@ -162,4 +166,37 @@ int google_map_delivery(const struct google_ident *id, const uint8_t *topic, siz
     sb_str(&b, "/commands");
     sb_add(&b, topic + bb.len, len - bb.len);
     return sb_done(&b);
+}
+
+bool google_topic_device(const uint8_t *topic, size_t len, const uint8_t **ret_id,
+                         size_t *ret_len)
+{
+    static const char head[] = "/devices/";
+    size_t hl = sizeof(head) - 1;
+
+    if (len <= hl || memcmp(topic, head, hl) != 0)
+        return false;
+    const uint8_t *id = topic + hl;
+    const uint8_t *slash = memchr(id, '/', len - hl);
+    if (!slash || slash == id)
+        return false;
+    *ret_id = id;
+    *ret_len = (size_t)(slash - id);
+    return true;
+}
+
+enum google_control google_topic_control(const uint8_t *topic, size_t len)
+{
+    const uint8_t *id;
+    size_t idl;
+
+    if (!google_topic_device(topic, len, &id, &idl))
+        return GOOGLE_CONTROL_NONE;
+    const uint8_t *rest = id + idl + 1;
+    size_t rlen = len - (size_t)(rest - topic);
+    if (slice_is(rest, rlen, "attach"))
+        return GOOGLE_CONTROL_ATTACH;
+    if (slice_is(rest, rlen, "detach"))
+        return GOOGLE_CONTROL_DETACH;
+    return GOOGLE_CONTROL_NONE;
 }

@@ -31,7 +31,21 @@ enum google_pub_kind {
 enum google_sub_kind {
     GOOGLE_SUB_CONFIG = 1,         /* served by the daemon from the store */
     GOOGLE_SUB_COMMANDS = 2,       /* relayed from the broker */
+    GOOGLE_SUB_ERRORS = 3,         /* gateways: asynchronous errors from the daemon */
 };
+
+enum google_control {
+    GOOGLE_CONTROL_NONE = 0,
+    GOOGLE_CONTROL_ATTACH = 1,     /* /devices/D/attach (gateways) */
+    GOOGLE_CONTROL_DETACH = 2,     /* /devices/D/detach */
+};
+
+/* The device id a topic or filter names: "/devices/{id}/..." -> id (a
+ * borrowed slice). Returns false for any other shape. */
+bool google_topic_device(const uint8_t *topic, size_t len, const uint8_t **ret_id,
+                         size_t *ret_len);
+/* Whether the topic is a gateway control message for its device. */
+enum google_control google_topic_control(const uint8_t *topic, size_t len);
 
 /* Device PUBLISH topic -> upstream topic, written NUL-terminated to out.
  * Returns the upstream topic length, -EACCES for a topic the device may not

@@ -22,132 +22,7 @@
 #include "db/db.h"
 #include "registry/reg_device_auth.h"
 #include "registry/reg_registry_cfg.h"
-
-#define HUB_BUCKETS 4096
-#define SUB_FILTER_MAX 1024
-#define UPSTREAM_KEEPALIVE 60
-#define PENDING_SUBACKS 8
-#define RETRY_MS 20                 /* re-try input paused on a full upstream queue */
-/* Google resent an unacknowledged QoS 1 config "until the device PUBACKs
- * it" without saying how often; every 5 s keeps a device that lost the
- * packet from waiting long. */
-#define CONFIG_RESEND_MS 5000
-
-enum sess_state {
-    SESS_WAIT_CONNECT,      /* accepted; TLS and CONNECT must finish before the deadline */
-    SESS_UPSTREAM_WAIT,     /* authenticated; waiting for the broker's CONNACK */
-    SESS_ACTIVE,
-    SESS_CLOSING,           /* close requested; only output flushing remains */
-};
-
-/* Device -> broker QoS 1 publish awaiting the broker's PUBACK. */
-struct up_slot {
-    uint16_t device_pid;    /* 0 = free */
-    uint16_t upstream_pid;
-};
-
-enum down_kind { DOWN_FREE = 0, DOWN_RELAY, DOWN_CONFIG };
-
-/* Daemon -> device QoS 1 delivery awaiting the device's PUBACK. */
-struct down_slot {
-    enum down_kind kind;
-    uint16_t device_pid;
-    uint16_t upstream_pid;  /* DOWN_RELAY */
-    int64_t config_version; /* DOWN_CONFIG */
-};
-
-/* Broker QoS 1 publishes in arrival order, acked upstream from the head. */
-struct ack_entry {
-    uint16_t upstream_pid;
-    bool done;
-};
-
-struct sub_entry {
-    char filter[SUB_FILTER_MAX];     /* device-side filter */
-    uint8_t qos;
-    enum google_sub_kind kind;
-};
-
-struct pending_suback {
-    bool used;
-    uint16_t upstream_pid;
-    uint16_t device_pid;
-    size_t count;
-    uint8_t codes[MQTT_MAX_FILTERS];
-    bool waits_upstream[MQTT_MAX_FILTERS];
-    bool deliver_config;             /* a config subscription is in this SUBSCRIBE */
-};
-
-struct sess {
-    struct sess_hub *hub;
-    const struct sess_transport_ops *ops;
-    void *t;
-    char peer[64];
-    char client_id[300];             /* escaped for logs */
-    enum sess_state state;
-    struct buf in;
-    struct buf out;
-    bool rx_paused;
-
-    /* Identity, once authenticated. */
-    struct reg_google_auth auth;
-    bool authenticated;
-    struct google_ident ident;
-    struct upstream *up;             /* owned; NULL when gone */
-    struct sess *hub_next;           /* device map chain */
-    size_t all_index;                /* position in hub->all */
-    bool in_hub;
-
-    /* Timers (monotonic ms). */
-    int64_t connect_deadline;
-    int64_t token_deadline;
-    int64_t last_rx;
-    int64_t timer_at;                /* when the armed timer fires; 0 = none */
-    uint16_t keepalive;
-
-    /* Rate limit window (Google: 100 msg/s per connection). */
-    int64_t rate_window;
-    int rate_count;
-    int64_t last_state_ms;           /* Google: 1 state update/s per device */
-
-    /* Registry routes (only when the registry has notification configs). */
-    struct reg_registry_cfg *routes; /* owned, may be NULL */
-
-    /* The config delivery awaiting the device's PUBACK (QoS 1), if any. */
-    struct down_slot *config_inflight;
-    int64_t config_resend_at;
-
-    /* In-flight tables, sized max_inflight. */
-    struct up_slot *ups;
-    struct down_slot *downs;
-    struct ack_entry *acks;
-    size_t acks_head, acks_count, acks_cap;
-    uint16_t next_device_pid;
-
-    struct sub_entry *subs;
-    size_t n_subs;
-    struct pending_suback pending[PENDING_SUBACKS];
-};
-
-struct sess_hub {
-    struct sess_config cfg;
-    struct db *db;
-    struct lws_vhost *upstream_vh;
-    struct sess_stats stats;
-    struct sess *buckets[HUB_BUCKETS];   /* authenticated sessions by device rowid */
-    size_t n_all;
-    struct sess **all;                   /* every live session, for close_all */
-    size_t all_cap;
-};
-
-static void sess_close(struct sess *s, const char *why);
-static int process_input(struct sess *s);
-static void resend_config(struct sess *s);
-static void deliver_config(struct sess *s, uint8_t qos);
-struct sub_entry;
-static const struct sub_entry *config_subscription(const struct sess *s);
-static const struct sub_entry *sub_match(const struct sess *s, const char *topic, size_t len);
-static void rearm_timer(struct sess *s);
+#include "bridges/mqtt/session_internal.h"
 
 /* ---- hub ---- */
 
@@ -187,7 +62,7 @@ static size_t bucket_of(int64_t rowid)
     return (size_t)((uint64_t)rowid * 0x9E3779B97F4A7C15ull >> 52) % HUB_BUCKETS;
 }
 
-static struct sess *hub_find(struct sess_hub *h, int64_t rowid)
+struct sess *sess_hub_find(struct sess_hub *h, int64_t rowid)
 {
     for (struct sess *s = h->buckets[bucket_of(rowid)]; s; s = s->hub_next)
         if (s->auth.device.rowid == rowid)
@@ -243,9 +118,19 @@ static void hub_untrack(struct sess_hub *h, struct sess *s)
 
 int sess_hub_device_changed(struct sess_hub *hub, int64_t device_rowid, bool deleted)
 {
-    struct sess *s = hub_find(hub, device_rowid);
-    if (!s)
+    struct sess *s = sess_hub_find(hub, device_rowid);
+    if (!s) {
+        /* A device attached through a gateway: detach it when it is gone or
+         * blocked; its credentials do not matter to the gateway's session. */
+        struct db_device d;
+        memset(&d, 0, sizeof(d));
+        int r = deleted ? -ENOENT : db_device_get_by_rowid(hub->db, device_rowid, &d);
+        if (r == -ENOENT || (r >= 0 && d.blocked))
+            sess_gateway_forget(hub, device_rowid);
+        if (r >= 0)
+            db_device_clear(&d);
         return 0;
+    }
     if (deleted) {
         sess_close(s, "device deleted");
         return 1;
@@ -281,30 +166,26 @@ int sess_hub_device_changed(struct sess_hub *hub, int64_t device_rowid, bool del
     return 0;
 }
 
-int sess_hub_config_updated(struct sess_hub *hub, int64_t device_rowid)
-{
-    struct sess *s = hub_find(hub, device_rowid);
-    if (!s || s->state != SESS_ACTIVE)
-        return 0;
-    const struct sub_entry *cs = config_subscription(s);
-    if (!cs)
-        return 0;
-    deliver_config(s, cs->qos);
-    return 1;
-}
-
 int sess_hub_command_target(struct sess_hub *hub, int64_t device_rowid, const char *subfolder)
 {
-    struct sess *s = hub_find(hub, device_rowid);
+    struct sess *s = sess_hub_reach(hub, device_rowid);
     char topic[1400];
+    const char *id = NULL;
 
     if (!s || s->state != SESS_ACTIVE)
         return -ENOTCONN;
-    int n = snprintf(topic, sizeof(topic), "/devices/%s/commands%s%s", s->auth.device.id,
+    if (s->auth.device.rowid == device_rowid)
+        id = s->auth.device.id;
+    for (size_t i = 0; !id && i < s->n_attached; i++)
+        if (s->attached[i].rowid == device_rowid)
+            id = s->attached[i].id;
+    if (!id)
+        return -ENOTCONN;
+    int n = snprintf(topic, sizeof(topic), "/devices/%s/commands%s%s", id,
                      subfolder && *subfolder ? "/" : "", subfolder ? subfolder : "");
     if (n < 0 || (size_t)n >= sizeof(topic))
         return -ENOENT;
-    const struct sub_entry *sub = sub_match(s, topic, (size_t)n);
+    const struct sub_entry *sub = sess_sub_match(s, topic, (size_t)n);
     return sub && sub->kind == GOOGLE_SUB_COMMANDS ? 0 : -ENOENT;
 }
 
@@ -318,44 +199,17 @@ void sess_hub_close_all(struct sess_hub *hub)
 
 /* ---- output ---- */
 
-static void want_write(struct sess *s)
-{
-    if (s->out.len)
-        s->ops->want_write(s->t);
-}
-
-/* Encodes one packet of at most len bytes into the output buffer; closes on
- * overflow (a device that does not read its output is dropped, not
- * buffered for ever). */
-#define EMIT(s, len, ...)                                                           \
-    do {                                                                            \
-        uint8_t *p_;                                                                \
-        struct wcur w_;                                                             \
-        if (buf_reserve(&(s)->out, (len), &p_) < 0) {                               \
-            sess_close((s), "output buffer full (device not reading)");             \
-            break;                                                                  \
-        }                                                                           \
-        wcur_init(&w_, p_, (len));                                                  \
-        __VA_ARGS__;                                                                \
-        if (w_.err) {                                                               \
-            sess_close((s), "encoder error");                                       \
-            break;                                                                  \
-        }                                                                           \
-        buf_commit(&(s)->out, w_.off);                                              \
-        want_write(s);                                                              \
-    } while (0)
-
 static void send_connack(struct sess *s, uint8_t rc)
 {
     EMIT(s, MQTT_ENCODED_LEN_CONNACK, mqtt_encode_connack(&w_, false, rc));
 }
 
-static void send_ack(struct sess *s, enum mqtt_type type, uint16_t pid)
+void sess_send_ack(struct sess *s, enum mqtt_type type, uint16_t pid)
 {
     EMIT(s, MQTT_ENCODED_LEN_ACK, mqtt_encode_ack(&w_, type, pid));
 }
 
-static void send_publish(struct sess *s, const struct mqtt_publish *p)
+void sess_send_publish(struct sess *s, const struct mqtt_publish *p)
 {
     size_t len = mqtt_encoded_len_publish(p);
     EMIT(s, len, mqtt_encode_publish(&w_, p));
@@ -402,7 +256,7 @@ int sess_new(struct sess_hub *hub, const struct sess_transport_ops *ops, void *t
     }
     hub->stats.accepted++;
     hub->stats.current++;
-    rearm_timer(s);
+    sess_rearm_timer(s);
     *ret = s;
     return 0;
 }
@@ -418,7 +272,7 @@ static void end_upstream(struct sess *s)
     s->up = NULL;
 }
 
-static void sess_close(struct sess *s, const char *why)
+void sess_close(struct sess *s, const char *why)
 {
     if (s->state == SESS_CLOSING)
         return;
@@ -452,6 +306,7 @@ void sess_on_transport_closed(struct sess *s)
     free(s->acks);
     free(s->subs);
     free(s->routes);
+    free(s->attached);
     free(s);
 }
 
@@ -474,8 +329,9 @@ static int64_t next_deadline(const struct sess *s)
     int64_t next = keepalive_deadline(s);
     if (s->token_deadline < next)
         next = s->token_deadline;
-    if (s->config_inflight && s->config_resend_at < next)
-        next = s->config_resend_at;
+    int64_t resend = sess_config_next_resend(s);
+    if (resend < next)
+        next = resend;
     return next;
 }
 
@@ -484,7 +340,7 @@ static int64_t next_deadline(const struct sess *s)
  * that moved later (traffic extends keepalive) is found when the timer
  * fires and sess_on_timer re-arms. Roughly one insert per keepalive period
  * per session instead of one per packet. */
-static void rearm_timer(struct sess *s)
+void sess_rearm_timer(struct sess *s)
 {
     if (s->state == SESS_CLOSING)
         return;
@@ -506,7 +362,7 @@ void sess_on_timer(struct sess *s)
     if (s->state == SESS_ACTIVE && s->rx_paused) {
         /* Input waits for room upstream (output queue or in-flight
          * window): retry it. */
-        process_input(s);
+        sess_process_input(s);
         if (s->state == SESS_CLOSING)
             return;
     }
@@ -529,10 +385,10 @@ void sess_on_timer(struct sess *s)
     } else if (now >= keepalive_deadline(s)) {
         sess_close(s, "keepalive timeout");
         return;
-    } else if (s->config_inflight && now >= s->config_resend_at) {
-        resend_config(s);
+    } else {
+        sess_config_resend_due(s, now);
     }
-    rearm_timer(s);
+    sess_rearm_timer(s);
 }
 
 /* ---- upstream callbacks ---- */
@@ -568,7 +424,7 @@ static void on_up_connack(void *ud, uint8_t rc, bool session_present)
     /* Only now, with the new session authenticated and bridged, does it
      * replace an older one for the same device (Google kept one connection
      * per device and closed the existing one). */
-    struct sess *old = hub_find(s->hub, s->auth.device.rowid);
+    struct sess *old = sess_hub_find(s->hub, s->auth.device.rowid);
     if (old && old != s) {
         log_info("session replaced peer=%s client_id=\"%s\" by a new connection from %s", old->peer,
                  old->client_id, s->peer);
@@ -584,12 +440,12 @@ static void on_up_connack(void *ud, uint8_t rc, bool session_present)
     s->hub->stats.connected++;
     log_info("device connected peer=%s client_id=\"%s\" keepalive=%u", s->peer, s->client_id,
              s->keepalive);
-    rearm_timer(s);
+    sess_rearm_timer(s);
     if (s->rx_paused) {
         s->rx_paused = false;
         s->ops->rx_flow(s->t, true);
     }
-    process_input(s);
+    sess_process_input(s);
 }
 
 static void on_up_closed(void *ud, int err)
@@ -618,12 +474,12 @@ static void on_up_puback(void *ud, uint16_t upid)
             uint16_t dpid = s->ups[i].device_pid;
             s->ups[i].device_pid = 0;
             /* Acknowledged to the device only now that the broker has it. */
-            send_ack(s, MQTT_PUBACK, dpid);
+            sess_send_ack(s, MQTT_PUBACK, dpid);
             break;
         }
     }
     if (s->state == SESS_ACTIVE && s->in.len)
-        process_input(s);
+        sess_process_input(s);
 }
 
 static void ack_flush(struct sess *s)
@@ -661,7 +517,7 @@ static void ack_mark_done(struct sess *s, uint16_t upid)
     ack_flush(s);
 }
 
-static struct down_slot *down_alloc(struct sess *s)
+struct down_slot *sess_down_alloc(struct sess *s)
 {
     size_t n = s->hub->cfg.max_inflight;
     for (size_t i = 0; i < n; i++) {
@@ -685,7 +541,7 @@ static struct down_slot *down_alloc(struct sess *s)
     return NULL;
 }
 
-static const struct sub_entry *sub_match(const struct sess *s, const char *topic, size_t len)
+const struct sub_entry *sess_sub_match(const struct sess *s, const char *topic, size_t len)
 {
     const struct sub_entry *best = NULL;
     for (size_t i = 0; i < s->n_subs; i++) {
@@ -710,9 +566,14 @@ static void on_up_publish(void *ud, const struct mqtt_publish *p)
     if (s->state != SESS_ACTIVE)
         goto drop;
     tl = google_map_delivery(&s->ident, p->topic.p, p->topic.len, topic, sizeof(topic));
+    for (size_t i = 0; tl < 0 && i < s->n_attached; i++) {
+        struct google_ident other = s->ident;
+        other.device = s->attached[i].id;
+        tl = google_map_delivery(&other, p->topic.p, p->topic.len, topic, sizeof(topic));
+    }
     if (tl < 0)
         goto drop;
-    const struct sub_entry *sub = sub_match(s, topic, (size_t)tl);
+    const struct sub_entry *sub = sess_sub_match(s, topic, (size_t)tl);
     if (!sub || sub->kind != GOOGLE_SUB_COMMANDS)
         goto drop;   /* default deny: not subscribed, not delivered */
 
@@ -723,7 +584,7 @@ static void on_up_publish(void *ud, const struct mqtt_publish *p)
         .payload = p->payload,
     };
     if (out.qos == 1) {
-        struct down_slot *d = down_alloc(s);
+        struct down_slot *d = sess_down_alloc(s);
         if (!d) {
             log_warn("delivery dropped peer=%s client_id=\"%s\": device in-flight window full",
                      s->peer, s->client_id);
@@ -732,10 +593,10 @@ static void on_up_publish(void *ud, const struct mqtt_publish *p)
         d->kind = DOWN_RELAY;
         d->upstream_pid = p->packet_id;
         out.packet_id = d->device_pid;
-        send_publish(s, &out);
+        sess_send_publish(s, &out);
         return;   /* acked upstream when the device acks */
     }
-    send_publish(s, &out);
+    sess_send_publish(s, &out);
 drop:
     if (p->qos == 1)
         ack_mark_done(s, p->packet_id);
@@ -838,6 +699,7 @@ static int handle_connect(struct sess *s, const struct mqtt_connect *c)
         }
         *s->routes = rc;
     }
+    reg_gateway_cfg_parse(s->auth.device.extra_json, &s->gw);
     s->ident.prefix = cfg->google_prefix;
     s->ident.project = s->auth.registry.project;
     s->ident.location = s->auth.registry.location;
@@ -891,84 +753,6 @@ static int handle_connect(struct sess *s, const struct mqtt_connect *c)
     return 0;
 }
 
-static void send_config(struct sess *s, const struct db_config *cfgv, uint8_t qos, uint16_t pid,
-                        bool dup)
-{
-    char topic[300];
-    int tl = snprintf(topic, sizeof(topic), "/devices/%s/config", s->auth.device.id);
-    struct mqtt_publish out = {
-        .qos = qos,
-        .dup = dup,
-        .packet_id = pid,
-        .topic = { (const uint8_t *)topic, (size_t)tl },
-        .payload = { cfgv->data, cfgv->len },
-    };
-    send_publish(s, &out);
-    db_device_mark(s->hub->db, s->auth.device.rowid, DB_MARK_CONFIG_SEND, time_now_unix_us());
-}
-
-/* Sends the latest config version (Google: on SUBSCRIBE the device gets the
- * latest config at once, even the initial empty version 1; on every update
- * a subscribed device gets the new version). At QoS 1 one version is in
- * flight at a time: a newer version supersedes an unacknowledged older one
- * (which is then never acked), and the one in flight is resent until the
- * device's PUBACK. */
-static void deliver_config(struct sess *s, uint8_t qos)
-{
-    struct db_config cfgv;
-    memset(&cfgv, 0, sizeof(cfgv));
-    if (db_config_latest(s->hub->db, s->auth.device.rowid, &cfgv) < 0)
-        return;
-    uint16_t pid = 0;
-    if (qos == 1) {
-        if (s->config_inflight) {
-            s->config_inflight->kind = DOWN_FREE;
-            s->config_inflight = NULL;
-        }
-        struct down_slot *d = down_alloc(s);
-        if (!d) {
-            db_config_clear(&cfgv);
-            return;
-        }
-        d->kind = DOWN_CONFIG;
-        d->config_version = cfgv.version;
-        pid = d->device_pid;
-        s->config_inflight = d;
-        s->config_resend_at = time_now_mono_ms() + CONFIG_RESEND_MS;
-    }
-    send_config(s, &cfgv, qos, pid, false);
-    db_config_clear(&cfgv);
-    rearm_timer(s);
-}
-
-static void resend_config(struct sess *s)
-{
-    struct down_slot *d = s->config_inflight;
-    struct db_config cfgv;
-
-    memset(&cfgv, 0, sizeof(cfgv));
-    /* Resend the version in flight: if a newer one had been stored it
-     * would already have superseded this one. */
-    if (db_config_latest(s->hub->db, s->auth.device.rowid, &cfgv) < 0 ||
-        cfgv.version != d->config_version) {
-        db_config_clear(&cfgv);
-        s->config_inflight = NULL;
-        d->kind = DOWN_FREE;
-        return;
-    }
-    send_config(s, &cfgv, 1, d->device_pid, true);   /* DUP: same packet again [MQTT-3.3.1-1] */
-    db_config_clear(&cfgv);
-    s->config_resend_at = time_now_mono_ms() + CONFIG_RESEND_MS;
-}
-
-static const struct sub_entry *config_subscription(const struct sess *s)
-{
-    for (size_t i = 0; i < s->n_subs; i++)
-        if (s->subs[i].kind == GOOGLE_SUB_CONFIG)
-            return &s->subs[i];
-    return NULL;
-}
-
 static int handle_subscribe(struct sess *s, const struct mqtt_subscribe *sub)
 {
     struct pending_suback *ps = NULL;
@@ -989,10 +773,19 @@ static int handle_subscribe(struct sess *s, const struct mqtt_subscribe *sub)
     for (size_t i = 0; i < sub->count; i++) {
         const struct mqtt_topic_qos *f = &sub->filters[i];
         enum google_sub_kind kind;
+        struct google_ident target;
+        int64_t target_rowid = 0;
         /* Google granted QoS 1 for a QoS 2 request. */
         uint8_t qos = f->qos > 1 ? 1 : f->qos;
-        int ul = google_map_subscribe(&s->ident, f->filter.p, f->filter.len, up_names[n_up],
+        int ul = -EACCES;
+        /* The device's own topics, or (gateways) those of an attached
+         * device; a gateway's errors topic only for itself. */
+        if (sess_target(s, f->filter.p, f->filter.len, &target, &target_rowid))
+            ul = google_map_subscribe(&target, f->filter.p, f->filter.len, up_names[n_up],
                                       SUB_FILTER_MAX, &kind);
+        if (ul >= 0 && kind == GOOGLE_SUB_ERRORS &&
+            (!s->gw.is_gateway || target_rowid != s->auth.device.rowid))
+            ul = -EACCES;
         if (ul < 0 || f->filter.len >= SUB_FILTER_MAX) {
             char esc[300];
             log_info("subscription refused peer=%s client_id=\"%s\" filter=\"%s\"", s->peer,
@@ -1017,6 +810,7 @@ static int handle_subscribe(struct sess *s, const struct mqtt_subscribe *sub)
         e->filter[f->filter.len] = '\0';
         e->qos = qos;
         e->kind = kind;
+        e->device_rowid = target_rowid;
         ps->codes[i] = qos;
         if (kind == GOOGLE_SUB_COMMANDS) {
             up_filters[n_up].filter.p = (const uint8_t *)up_names[n_up];
@@ -1024,8 +818,8 @@ static int handle_subscribe(struct sess *s, const struct mqtt_subscribe *sub)
             up_filters[n_up].qos = qos;
             ps->waits_upstream[i] = true;
             n_up++;
-        } else {
-            ps->deliver_config = true;
+        } else if (kind == GOOGLE_SUB_CONFIG) {
+            ps->config_devices[ps->n_config_devices++] = target_rowid;
         }
     }
     if (n_up && s->up && upstream_subscribe(s->up, up_filters, n_up, &ps->upstream_pid) >= 0) {
@@ -1036,9 +830,15 @@ static int handle_subscribe(struct sess *s, const struct mqtt_subscribe *sub)
                 ps->codes[i] = MQTT_SUBACK_FAILURE;
         EMIT(s, 4 + ps->count, mqtt_encode_suback(&w_, ps->device_pid, ps->codes, ps->count));
     }
-    const struct sub_entry *cs = config_subscription(s);
-    if (ps->deliver_config && cs)
-        deliver_config(s, cs->qos);
+    /* Google sent the latest config as soon as the subscription was made. */
+    for (size_t i = 0; i < ps->n_config_devices; i++) {
+        int64_t rowid = ps->config_devices[i];
+        const struct sub_entry *cs = sess_config_subscription(s, rowid);
+        struct google_ident target;
+        int64_t r2;
+        if (cs && sess_target(s, (const uint8_t *)cs->filter, strlen(cs->filter), &target, &r2))
+            sess_config_deliver(s, rowid, target.device, cs->qos);
+    }
     return 0;
 }
 
@@ -1054,7 +854,11 @@ static int handle_unsubscribe(struct sess *s, const struct mqtt_subscribe *uns)
             if (strlen(s->subs[j].filter) != f->len || memcmp(s->subs[j].filter, f->p, f->len) != 0)
                 continue;
             enum google_sub_kind kind;
-            int ul = google_map_subscribe(&s->ident, f->p, f->len, up_names[n_up], SUB_FILTER_MAX,
+            struct google_ident target;
+            int64_t target_rowid;
+            int ul = -EACCES;
+            if (sess_target(s, f->p, f->len, &target, &target_rowid))
+                ul = google_map_subscribe(&target, f->p, f->len, up_names[n_up], SUB_FILTER_MAX,
                                           &kind);
             if (ul > 0 && kind == GOOGLE_SUB_COMMANDS) {
                 up_filters[n_up].filter.p = (const uint8_t *)up_names[n_up];
@@ -1070,7 +874,7 @@ static int handle_unsubscribe(struct sess *s, const struct mqtt_subscribe *uns)
         uint16_t pid;
         upstream_unsubscribe(s->up, up_filters, n_up, &pid);
     }
-    send_ack(s, MQTT_UNSUBACK, uns->packet_id);
+    sess_send_ack(s, MQTT_UNSUBACK, uns->packet_id);
     return 0;
 }
 
@@ -1124,7 +928,14 @@ static int handle_publish(struct sess *s, const struct mqtt_publish *p)
         sess_close(s, "QoS 2 is not supported (Google IoT Core)");
         return -EPROTO;
     }
-    int tl = google_map_publish(&s->ident, p->topic.p, p->topic.len, topic, sizeof(topic), &kind);
+    enum google_control control = google_topic_control(p->topic.p, p->topic.len);
+    if (control != GOOGLE_CONTROL_NONE)
+        return sess_gateway_control(s, p, control);
+    struct google_ident target;
+    int64_t target_rowid = 0;
+    int tl = -EACCES;
+    if (sess_target(s, p->topic.p, p->topic.len, &target, &target_rowid))
+        tl = google_map_publish(&target, p->topic.p, p->topic.len, topic, sizeof(topic), &kind);
     if (tl < 0) {
         char esc[300];
         log_info("publish denied peer=%s client_id=\"%s\" topic=\"%s\"; closing as Google did",
@@ -1197,11 +1008,13 @@ static int handle_publish(struct sess *s, const struct mqtt_publish *p)
         slot->upstream_pid = upid;
     }
     int64_t now_us = time_now_unix_us();
+    /* Timestamps and state belong to the device the topic names (a
+     * gateway publishes for its attached devices). */
     if (kind == GOOGLE_PUB_STATE) {
-        db_state_add(s->hub->db, s->auth.device.rowid, p->payload.p, p->payload.len, now_us);
-        db_device_mark(s->hub->db, s->auth.device.rowid, DB_MARK_STATE, now_us);
+        db_state_add(s->hub->db, target_rowid, p->payload.p, p->payload.len, now_us);
+        db_device_mark(s->hub->db, target_rowid, DB_MARK_STATE, now_us);
     } else {
-        db_device_mark(s->hub->db, s->auth.device.rowid, DB_MARK_EVENT, now_us);
+        db_device_mark(s->hub->db, target_rowid, DB_MARK_EVENT, now_us);
     }
     return 0;
 }
@@ -1215,11 +1028,7 @@ static void handle_device_puback(struct sess *s, uint16_t pid)
         if (d->kind == DOWN_RELAY) {
             ack_mark_done(s, d->upstream_pid);
         } else {
-            int64_t now_us = time_now_unix_us();
-            db_config_ack(s->hub->db, s->auth.device.rowid, d->config_version, now_us);
-            db_device_mark(s->hub->db, s->auth.device.rowid, DB_MARK_CONFIG_ACK, now_us);
-            if (s->config_inflight == d)
-                s->config_inflight = NULL;
+            sess_config_acked(s, d);
         }
         d->kind = DOWN_FREE;
         return;
@@ -1266,7 +1075,7 @@ static int dispatch(struct sess *s, const struct mqtt_packet *pk)
     }
 }
 
-static int process_input(struct sess *s)
+int sess_process_input(struct sess *s)
 {
     size_t off = 0;
     int r = 0;
@@ -1319,7 +1128,7 @@ static int process_input(struct sess *s)
             s->timer_at = time_now_mono_ms() + RETRY_MS;
             s->ops->arm_timer(s->t, RETRY_MS);
         } else {
-            rearm_timer(s);
+            sess_rearm_timer(s);
         }
     }
     return r < 0 ? r : 0;
@@ -1337,5 +1146,5 @@ int sess_on_rx(struct sess *s, const uint8_t *data, size_t len)
     }
     if (s->state == SESS_UPSTREAM_WAIT)
         return 0;
-    return process_input(s);
+    return sess_process_input(s);
 }

@@ -1,0 +1,218 @@
+/* Internals shared by the session's files: session.c (state machine,
+ * packet handlers, upstream callbacks), session_config.c (daemon-owned
+ * config delivery) and session_gateway.c (Google gateways). Not included
+ * outside bridges/mqtt/session*.c. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bridges/mqtt/codec.h"
+#include "bridges/mqtt/google.h"
+#include "bridges/mqtt/session.h"
+#include "bridges/upstream/upstream.h"
+#include "common/buf.h"
+#include "db/db.h"
+#include "registry/reg_device_auth.h"
+#include "registry/reg_gateway.h"
+#include "registry/reg_registry_cfg.h"
+
+#define HUB_BUCKETS 4096
+#define SUB_FILTER_MAX 1024
+#define UPSTREAM_KEEPALIVE 60
+#define PENDING_SUBACKS 8
+#define RETRY_MS 20                 /* re-try input paused on a full upstream queue */
+/* Google resent an unacknowledged QoS 1 config "until the device PUBACKs
+ * it" without saying how often; every 5 s keeps a device that lost the
+ * packet from waiting long. */
+#define CONFIG_RESEND_MS 5000
+
+enum sess_state {
+    SESS_WAIT_CONNECT,      /* accepted; TLS and CONNECT must finish before the deadline */
+    SESS_UPSTREAM_WAIT,     /* authenticated; waiting for the broker's CONNACK */
+    SESS_ACTIVE,
+    SESS_CLOSING,           /* close requested; only output flushing remains */
+};
+
+/* Device -> broker QoS 1 publish awaiting the broker's PUBACK. */
+struct up_slot {
+    uint16_t device_pid;    /* 0 = free */
+    uint16_t upstream_pid;
+};
+
+enum down_kind { DOWN_FREE = 0, DOWN_RELAY, DOWN_CONFIG };
+
+/* Daemon -> device QoS 1 delivery awaiting the device's PUBACK. */
+struct down_slot {
+    enum down_kind kind;
+    uint16_t device_pid;
+    uint16_t upstream_pid;  /* DOWN_RELAY */
+    int64_t config_version; /* DOWN_CONFIG */
+    int64_t config_device;  /* DOWN_CONFIG: whose config (a gateway holds several) */
+    int64_t resend_at;      /* DOWN_CONFIG: monotonic ms of the next resend */
+};
+
+/* Broker QoS 1 publishes in arrival order, acked upstream from the head. */
+struct ack_entry {
+    uint16_t upstream_pid;
+    bool done;
+};
+
+struct sub_entry {
+    char filter[SUB_FILTER_MAX];     /* device-side filter */
+    uint8_t qos;
+    enum google_sub_kind kind;
+    int64_t device_rowid;            /* the device the filter names (self or attached) */
+};
+
+/* A device a gateway attached (Google: up to 1,000 at a time). */
+struct attached {
+    int64_t rowid;
+    char id[DB_ID_MAX];
+};
+
+struct pending_suback {
+    bool used;
+    uint16_t upstream_pid;
+    uint16_t device_pid;
+    size_t count;
+    uint8_t codes[MQTT_MAX_FILTERS];
+    bool waits_upstream[MQTT_MAX_FILTERS];
+    int64_t config_devices[MQTT_MAX_FILTERS];  /* configs to send after the SUBACK */
+    size_t n_config_devices;
+};
+
+struct sess {
+    struct sess_hub *hub;
+    const struct sess_transport_ops *ops;
+    void *t;
+    char peer[64];
+    char client_id[300];             /* escaped for logs */
+    enum sess_state state;
+    struct buf in;
+    struct buf out;
+    bool rx_paused;
+
+    /* Identity, once authenticated. */
+    struct reg_google_auth auth;
+    bool authenticated;
+    struct google_ident ident;
+    struct upstream *up;             /* owned; NULL when gone */
+    struct sess *hub_next;           /* device map chain */
+    size_t all_index;                /* position in hub->all */
+    bool in_hub;
+
+    /* Timers (monotonic ms). */
+    int64_t connect_deadline;
+    int64_t token_deadline;
+    int64_t last_rx;
+    int64_t timer_at;                /* when the armed timer fires; 0 = none */
+    uint16_t keepalive;
+
+    /* Rate limit window (Google: 100 msg/s per connection). */
+    int64_t rate_window;
+    int rate_count;
+    int64_t last_state_ms;           /* Google: 1 state update/s per device */
+
+    /* Registry routes (only when the registry has notification configs). */
+    struct reg_registry_cfg *routes; /* owned, may be NULL */
+
+    /* Gateways: their settings and the devices attached now. */
+    struct reg_gateway_cfg gw;
+    struct attached *attached;       /* owned */
+    size_t n_attached, cap_attached;
+
+    /* In-flight tables, sized max_inflight. */
+    struct up_slot *ups;
+    struct down_slot *downs;
+    struct ack_entry *acks;
+    size_t acks_head, acks_count, acks_cap;
+    uint16_t next_device_pid;
+
+    struct sub_entry *subs;
+    size_t n_subs;
+    struct pending_suback pending[PENDING_SUBACKS];
+};
+
+struct sess_hub {
+    struct sess_config cfg;
+    struct db *db;
+    struct lws_vhost *upstream_vh;
+    struct sess_stats stats;
+    struct sess *buckets[HUB_BUCKETS];   /* authenticated sessions by device rowid */
+    size_t n_all;
+    struct sess **all;                   /* every live session, for close_all */
+    size_t all_cap;
+};
+
+#define GATEWAY_MAX_ATTACHED 1000
+
+/* ---- session.c ---- */
+/* Marks the session closing (logged with why); the transport closes it and
+ * calls sess_on_transport_closed later. Safe to call twice. */
+void sess_close(struct sess *s, const char *why);
+void sess_send_ack(struct sess *s, enum mqtt_type type, uint16_t pid);
+void sess_send_publish(struct sess *s, const struct mqtt_publish *p);
+/* A free device-side delivery slot with a fresh packet id, or NULL. */
+struct down_slot *sess_down_alloc(struct sess *s);
+void sess_rearm_timer(struct sess *s);
+int sess_process_input(struct sess *s);
+struct sess *sess_hub_find(struct sess_hub *h, int64_t rowid);
+const struct sub_entry *sess_sub_match(const struct sess *s, const char *topic, size_t len);
+
+/* ---- session_config.c ---- */
+/* Sends the latest config of device_rowid (self or attached) on
+ * /devices/{device_id}/config at qos; at QoS 1 it supersedes any unacked
+ * version of that device and is resent until acked. */
+void sess_config_deliver(struct sess *s, int64_t device_rowid, const char *device_id, uint8_t qos);
+/* Resends every unacknowledged config whose time has come. */
+void sess_config_resend_due(struct sess *s, int64_t now_ms);
+/* Earliest resend time, or INT64_MAX when nothing waits. */
+int64_t sess_config_next_resend(const struct sess *s);
+/* The session's config subscription for device_rowid, or NULL. */
+const struct sub_entry *sess_config_subscription(const struct sess *s, int64_t device_rowid);
+/* The device PUBACKed a config delivery: record the ack time. */
+void sess_config_acked(struct sess *s, struct down_slot *d);
+
+/* ---- session_gateway.c ---- */
+/* Handles /devices/D/attach and /detach (p's topic); 0 or negative when the
+ * session was closed (a non-gateway sending them, as Google did). */
+int sess_gateway_control(struct sess *s, const struct mqtt_publish *p, enum google_control c);
+/* The identity a topic or filter acts for: the device itself or a device
+ * its gateway attached. Returns false when it names neither. */
+bool sess_target(const struct sess *s, const uint8_t *topic, size_t len, struct google_ident *ret,
+                 int64_t *ret_rowid);
+/* The session through which device_rowid is reachable: its own, or the
+ * gateway session it is attached to. */
+struct sess *sess_hub_reach(struct sess_hub *h, int64_t device_rowid);
+/* Detaches the device (deleted, blocked) from whichever gateway holds it. */
+void sess_gateway_forget(struct sess_hub *h, int64_t device_rowid);
+
+/* Encodes one packet of at most len bytes into the output buffer; see session.c. */
+static inline void sess_want_write(struct sess *s)
+{
+    if (s->out.len)
+        s->ops->want_write(s->t);
+}
+
+/* Encodes one packet of at most len bytes into the output buffer; closes on
+ * overflow (a device that does not read its output is dropped, not
+ * buffered for ever). */
+#define EMIT(s, len, ...)                                                           \
+    do {                                                                            \
+        uint8_t *p_;                                                                \
+        struct wcur w_;                                                             \
+        if (buf_reserve(&(s)->out, (len), &p_) < 0) {                               \
+            sess_close((s), "output buffer full (device not reading)");             \
+            break;                                                                  \
+        }                                                                           \
+        wcur_init(&w_, p_, (len));                                                  \
+        __VA_ARGS__;                                                                \
+        if (w_.err) {                                                               \
+            sess_close((s), "encoder error");                                       \
+            break;                                                                  \
+        }                                                                           \
+        buf_commit(&(s)->out, w_.off);                                              \
+        sess_want_write(s);                                                              \
+    } while (0)
+

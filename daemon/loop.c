@@ -103,6 +103,31 @@ static void on_webui_change(void *ud, enum webui_change what, int64_t rowid)
         sess_hub_device_changed(G.hub, rowid, what == WEBUI_DEVICE_DELETED);
 }
 
+static int hook_config_updated(void *ud, int64_t device_rowid)
+{
+    (void)ud;
+    return sess_hub_config_updated(G.hub, device_rowid);
+}
+
+static int hook_command_target(void *ud, int64_t device_rowid, const char *subfolder)
+{
+    (void)ud;
+    return sess_hub_command_target(G.hub, device_rowid, subfolder);
+}
+
+static int hook_publish(void *ud, const char *topic, const void *data, size_t len, int qos,
+                        void (*done)(void *req, int err), void *req)
+{
+    (void)ud;
+    return service_publish(G.service, topic, data, len, (uint8_t)qos, done, req);
+}
+
+static void hook_publish_cancel(void *ud, void *req)
+{
+    (void)ud;
+    service_cancel(G.service, req);
+}
+
 static int render_metrics(void *ud, char **ret)
 {
     (void)ud;
@@ -283,6 +308,11 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
         .metrics_public = cfg->admin.metrics_public,
         .on_change = on_webui_change,
         .render_metrics = render_metrics,
+        .config_updated = hook_config_updated,
+        .command_target = hook_command_target,
+        .publish = hook_publish,
+        .publish_cancel = hook_publish_cancel,
+        .google_prefix = cfg->upstream.google_prefix,
         .ud = NULL,
     };
     if (webui_init(&wo) < 0) {

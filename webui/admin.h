@@ -25,6 +25,23 @@ struct webui_options {
     void (*on_change)(void *ud, enum webui_change what, int64_t rowid);
     /* Prometheus text for /metrics; *ret is malloc'd (may be NULL). */
     int (*render_metrics)(void *ud, char **ret);
+
+    /* Live hooks into the device bridges (each may be NULL = not available). */
+    /* A new config version of the device was committed: push it to a
+     * connected, subscribed device (modifyCloudToDeviceConfig). */
+    int (*config_updated)(void *ud, int64_t device_rowid);
+    /* Would a command reach the device? 0 yes, -ENOTCONN not connected,
+     * -ENOENT not subscribed to a matching commands topic. */
+    int (*command_target)(void *ud, int64_t device_rowid, const char *subfolder);
+    /* Publishes on the daemon's service link; done(req, err) runs later,
+     * exactly once, unless publish_cancel(req) came first (err 0: the broker
+     * acknowledged a QoS 1 message). Returns 0, or -ENOTCONN/-EAGAIN at once
+     * (done not called). */
+    int (*publish)(void *ud, const char *topic, const void *data, size_t len, int qos,
+                   void (*done)(void *req, int err), void *req);
+    void (*publish_cancel)(void *ud, void *req);
+    const char *google_prefix;          /* upstream topic prefix, e.g. "google/" (copied) */
+
     void *ud;
 };
 

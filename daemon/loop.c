@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "bridges/http/devhttp.h"
 #include "bridges/mqtt/listener.h"
 #include "bridges/mqtt/session.h"
 #include "bridges/upstream/service.h"
@@ -74,6 +75,7 @@ static void on_shutdown_tick(lws_sorted_usec_list_t *sul)
     if (db_flush_marks(G.db) < 0)
         log_err("store: final flush failed: %s", db_last_error(G.db));
     /* Upstream links must be gone before the context is destroyed. */
+    devhttp_fini();
     service_link_free(G.service);
     G.service = NULL;
     /* Stops the libuv loop; lws_service returns and main finishes. */
@@ -196,6 +198,11 @@ static struct lws_vhost *create_listener(const struct cfg *cfg, const struct pki
             info.alpn = "mqtt,x-amzn-mqtt-ca";
         }
         break;
+    case CFG_PROTO_HTTP_DEVICES:
+        info.protocols = devhttp_protocols();
+        if (l->tls)
+            info.alpn = "http/1.1";     /* no h2: the bridge speaks HTTP/1.1 */
+        break;
     case CFG_PROTO_ADMIN:
         info.protocols = webui_admin_protocols();
         if (l->tls)
@@ -315,6 +322,22 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
         .google_prefix = cfg->upstream.google_prefix,
         .ud = NULL,
     };
+    struct devhttp_options ho = {
+        .db = db,
+        .service = G.service,
+        .google_prefix = cfg->upstream.google_prefix,
+        .pubsub_prefix = cfg->upstream.pubsub_prefix,
+        .clock_skew = cfg->google.clock_skew,
+        .max_token_lifetime = cfg->google.max_token_lifetime,
+        .refresh_interval = cfg->google.refresh_interval,
+        .max_body = cfg->limits.http_max_body,
+        .max_state_per_second = cfg->google.max_state_per_second,
+    };
+    if (devhttp_init(&ho) < 0) {
+        log_err("cannot initialise the device HTTP bridge");
+        rc = -EINVAL;
+        goto out;
+    }
     if (webui_init(&wo) < 0) {
         log_err("cannot initialise the admin API");
         rc = -EINVAL;
@@ -323,10 +346,6 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
 
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         const struct cfg_listener *l = &cfg->listeners[i];
-        if (l->protocol == CFG_PROTO_HTTP_DEVICES) {
-            log_warn("listener '%s' (http-devices) is not implemented yet; not started", l->name);
-            continue;
-        }
         struct lws_vhost *vh = create_listener(cfg, pki, l);
         if (!vh) {
             log_err("cannot listen on %s:%d for listener '%s'", l->bind, l->port, l->name);
@@ -336,7 +355,8 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
         ports[n_ports].name = l->name;
         ports[n_ports].port = lws_get_vhost_listen_port(vh);
         log_info("listener '%s' on %s:%d (%s%s)", l->name, l->bind, ports[n_ports].port,
-                 l->protocol == CFG_PROTO_MQTT ? "mqtt" : "admin http", l->tls ? ", tls" : "");
+                 l->protocol == CFG_PROTO_MQTT ? "mqtt"
+                 : l->protocol == CFG_PROTO_ADMIN ? "admin http" : "device http", l->tls ? ", tls" : "");
         n_ports++;
     }
     if (ports_write(pki->data_dir, ports, n_ports) < 0) {
@@ -350,6 +370,7 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
     while (lws_service(G.ctx, 0) >= 0 && !G.stopping)
         ;
 out:
+    devhttp_fini();
     service_link_free(G.service);
     G.service = NULL;
     /* After the loop stopped this completes the destruction. */

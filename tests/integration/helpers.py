@@ -309,6 +309,8 @@ DEFAULT_LISTENERS = [
     {"name": "mqtts", "port": 0, "bind": "127.0.0.1", "protocol": "mqtt", "tls": True},
     {"name": "admin", "port": 0, "bind": "127.0.0.1", "protocol": "admin", "tls": False},
 ]
+# Added by Daemon(http_devices=True): the device HTTPS bridge.
+DEVICES_LISTENER = {"name": "devices", "port": 0, "bind": "127.0.0.1", "protocol": "http-devices", "tls": True}
 
 # Defaults for the test daemon; rate limits raised so tests are not throttled
 # by the per-connection message rate or the 1/s state rule unless they ask.
@@ -368,7 +370,8 @@ class Daemon(Proc):
     DEFAULT_REGISTRY = "reg-it"
 
     def __init__(self, workdir, upstream_url, binary=None, google=None, limits=None, upstream=None,
-                 listeners=None, log_level="debug", extra="", data_dir=None):
+                 listeners=None, log_level="debug", extra="", data_dir=None, http_devices=False):
+        """http_devices=True adds the "devices" listener (DEVICES_LISTENER)."""
         workdir = str(workdir)
         os.makedirs(workdir, exist_ok=True)
         super().__init__(os.path.join(workdir, "iotcored.log"))
@@ -380,7 +383,9 @@ class Daemon(Proc):
         self.google = dict(DEFAULT_GOOGLE, **(google or {}))
         self.limits = dict(DEFAULT_LIMITS, **(limits or {}))
         self.upstream = upstream or {}
-        self.listeners = listeners or DEFAULT_LISTENERS
+        self.listeners = list(listeners or DEFAULT_LISTENERS)
+        if http_devices and not any(l.get("protocol") == "http-devices" for l in self.listeners):
+            self.listeners.append(dict(DEVICES_LISTENER))
         self.log_level = log_level
         self.extra = extra
         self.ports = {}
@@ -404,6 +409,10 @@ class Daemon(Proc):
     @property
     def admin_port(self):
         return self.ports["admin"]
+
+    @property
+    def devices_port(self):
+        return self.ports["devices"]
 
     def write_config(self):
         text = render_config(self.data_dir, self.upstream_url, self.log_level, self.listeners, self.google,

@@ -1,0 +1,810 @@
+/* The device HTTPS bridge's transport glue, the only file of bridges/http
+ * that sees libwebsockets. Owns one request at a time per connection
+ * (keep-alive reuses the per-session struct): it routes and frames the
+ * request, authenticates the Bearer JWT before reading any body (so an
+ * unauthenticated peer cannot make us buffer), collects the body up to
+ * max_body, and answers in Google's error envelope. An event is answered
+ * 200 only once the broker has acknowledged it on the service link
+ * (DESIGN.md: acknowledge only what the broker has). */
+#include "bridges/http/devhttp.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libwebsockets.h>
+
+#include "bridges/http/devhttp_req.h"
+#include "bridges/upstream/service.h"
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "db/db.h"
+#include "registry/reg_device_auth.h"
+
+#define DEVHTTP_DEFAULT_MAX_BODY (1024 * 1024)
+#define DEVHTTP_WRITE_CHUNK 16384
+/* Four 255-byte ids and the fixed words: anything longer is no route. */
+#define DEVHTTP_PATH_MAX 2048
+/* reg_jwt_is_compact refuses tokens over 8 KiB; room for "Bearer " too. */
+#define DEVHTTP_AUTH_MAX (8192 + 64)
+/* A broker that neither acknowledges nor drops the link must not hold a
+ * device's request forever. */
+#define DEVHTTP_UPSTREAM_DEADLINE_MS 30000
+/* Devices that stored a state within the last second; more only costs an
+ * occasional extra state for a device (see devhttp_rate). */
+#define DEVHTTP_RATE_SLOTS 16384
+
+static struct {
+    bool ready;
+    struct db *db;                      /* borrowed */
+    struct service_link *service;       /* borrowed */
+    char google_prefix[256];
+    char pubsub_prefix[256];
+    int64_t clock_skew, max_token_lifetime, refresh_interval;
+    size_t max_body;
+    struct devhttp_rate rate;
+} dh;
+
+/* One service thread (LWS_MAX_SMP 1): one staging buffer with the LWS_PRE
+ * headroom lws_write needs. */
+static unsigned char dh_wbuf[LWS_PRE + DEVHTTP_WRITE_CHUNK];
+
+/* State publishes are not tied to a request (see serve_state); their
+ * completions carry this token. */
+static char dh_state_token;
+
+enum dh_phase {
+    DH_IDLE,            /* between transactions */
+    DH_BODY,            /* authenticated, collecting the body */
+    DH_UPSTREAM,        /* event handed to the service link, awaiting PUBACK */
+    DH_REPLY,           /* answer ready, being written */
+};
+
+/* Per-connection state (lws per-session data, zeroed at accept). */
+struct dh_conn {
+    struct lws *wsi;
+    enum dh_phase phase;
+    const char *method;                 /* static name, for logs */
+    bool head;                          /* HEAD: headers only, then close */
+    struct devhttp_target target;
+    struct reg_google_auth auth;        /* owned fields; zeroed until authenticated */
+    struct reg_registry_cfg *routes;    /* owned; NULL when the registry has none */
+    int64_t local_version;
+    struct buf body;
+    lws_sorted_usec_list_t deadline;
+    /* the answer */
+    int status;
+    char *reply;                        /* owned */
+    size_t reply_len, sent;
+    bool head_sent, close, www_auth, retry_after;
+    const char *allow;                  /* static; Allow: on 405 */
+    char peer[64];
+};
+
+static void on_event_done(void *req, int err);
+
+/* Ends whatever the connection was doing; safe at any phase and twice. */
+static void conn_reset(struct dh_conn *c)
+{
+    struct lws *wsi = c->wsi;
+    char peer[sizeof(c->peer)];
+
+    lws_sul_cancel(&c->deadline);
+    /* The completion must not find this struct after it is reused or
+     * freed. */
+    if (c->phase == DH_UPSTREAM && dh.service) {
+        service_cancel(dh.service, c);
+        log_debug("http-devices: peer=%s went away before the broker acknowledged its event",
+                  c->peer);
+    }
+    free(c->reply);
+    free(c->routes);
+    buf_free(&c->body);
+    reg_google_auth_clear(&c->auth);
+    memcpy(peer, c->peer, sizeof(peer));
+    memset(c, 0, sizeof(*c));
+    c->wsi = wsi;
+    memcpy(c->peer, peer, sizeof(peer));
+}
+
+int devhttp_init(const struct devhttp_options *o)
+{
+    struct devhttp_rate rate;
+    const char *gp, *pp;
+    int rc;
+
+    if (!o || !o->db)
+        return -EINVAL;
+    gp = o->google_prefix ? o->google_prefix : "google/";
+    pp = o->pubsub_prefix ? o->pubsub_prefix : "pubsub/";
+    if (strlen(gp) >= sizeof(dh.google_prefix) || strlen(pp) >= sizeof(dh.pubsub_prefix))
+        return -ENAMETOOLONG;
+    rc = devhttp_rate_init(&rate, DEVHTTP_RATE_SLOTS, o->max_state_per_second);
+    if (rc < 0)
+        return rc;
+    devhttp_rate_free(&dh.rate);
+    dh.rate = rate;
+    dh.db = o->db;
+    dh.service = o->service;
+    memcpy(dh.google_prefix, gp, strlen(gp) + 1);
+    memcpy(dh.pubsub_prefix, pp, strlen(pp) + 1);
+    dh.clock_skew = o->clock_skew;
+    dh.max_token_lifetime = o->max_token_lifetime;
+    dh.refresh_interval = o->refresh_interval;
+    dh.max_body = o->max_body ? o->max_body : DEVHTTP_DEFAULT_MAX_BODY;
+    dh.ready = true;
+    return 0;
+}
+
+void devhttp_fini(void)
+{
+    dh.ready = false;
+    dh.service = NULL;
+    dh.db = NULL;
+    devhttp_rate_free(&dh.rate);
+}
+
+/* ---- answers ---- */
+
+static void reply_start(struct dh_conn *c)
+{
+    char cid[160];
+
+    c->phase = DH_REPLY;
+    c->sent = 0;
+    c->head_sent = false;
+    log_escape(cid, sizeof(cid), c->target.client_id, c->target.client_id_len);
+    if (c->status >= 500)
+        log_warn("http-devices: %s %s client_id=\"%s\" peer=%s -> %d", c->method,
+                 c->target.route ? devhttp_route_name(c->target.route) : "-", cid, c->peer,
+                 c->status);
+    else
+        log_debug("http-devices: %s %s client_id=\"%s\" peer=%s -> %d", c->method,
+                  c->target.route ? devhttp_route_name(c->target.route) : "-", cid, c->peer,
+                  c->status);
+    lws_callback_on_writable(c->wsi);
+}
+
+/* Takes body (malloc'd) as the answer. */
+static void reply_body(struct dh_conn *c, int status, char *body, size_t len)
+{
+    free(c->reply);
+    c->status = status;
+    c->reply = body;
+    c->reply_len = len;
+    reply_start(c);
+}
+
+static void reply_ok_empty(struct dh_conn *c)
+{
+    /* Google answered publishEvent and setState with an empty message. */
+    char *body = strdup("{}\n");
+
+    if (!body) {
+        c->close = true;
+        reply_body(c, 500, NULL, 0);
+        return;
+    }
+    reply_body(c, 200, body, 3);
+}
+
+static void reply_error(struct dh_conn *c, const struct devhttp_err *e)
+{
+    char *body = NULL;
+    size_t len = 0;
+
+    if (devhttp_error_body(e, &body, &len) < 0) {
+        /* Nothing to say it with: an empty 500, and a fresh connection. */
+        c->close = true;
+        reply_body(c, 500, NULL, 0);
+        return;
+    }
+    c->www_auth = e->http == 401;
+    c->retry_after = e->http == 429 || e->http == 503;
+    reply_body(c, e->http, body, len);
+}
+
+/* An answer chosen before the body was read (framing, auth, route). */
+static int reply_early(struct dh_conn *c, const struct devhttp_err *e, bool close)
+{
+    c->close = close;
+    reply_error(c, e);
+    return 0;
+}
+
+static int write_head(struct lws *wsi, struct dh_conn *c)
+{
+    unsigned char head[LWS_PRE + 768];
+    unsigned char *start = head + LWS_PRE, *p = start, *end = head + sizeof(head) - 1;
+
+    if (lws_add_http_common_headers(wsi, (unsigned int)c->status, "application/json; charset=UTF-8",
+                                    (lws_filepos_t)c->reply_len, &p, end))
+        return -1;
+    if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                     (const unsigned char *)"no-store", 8, &p, end))
+        return -1;
+    if (c->allow && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW,
+                                                 (const unsigned char *)c->allow,
+                                                 (int)strlen(c->allow), &p, end))
+        return -1;
+    if (c->www_auth && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
+                                                    (const unsigned char *)"Bearer", 6, &p, end))
+        return -1;
+    if (c->retry_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_RETRY_AFTER,
+                                                       (const unsigned char *)"1", 1, &p, end))
+        return -1;
+    if (c->close && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+                                                 (const unsigned char *)"close", 5, &p, end))
+        return -1;
+    return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
+}
+
+/* The transaction is over: next request on this connection, or close. */
+static int transaction_done(struct lws *wsi, struct dh_conn *c)
+{
+    bool close = c->close || c->head;
+
+    conn_reset(c);
+    if (close)
+        return -1;      /* lws flushes what it buffered, then closes */
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* One lws_write per writable callback: the headers, then body chunks. */
+static int on_writable(struct lws *wsi, struct dh_conn *c)
+{
+    size_t left, n;
+    bool last;
+
+    if (c->phase != DH_REPLY)
+        return 0;
+    if (!c->head_sent) {
+        if (write_head(wsi, c) < 0)
+            return -1;
+        c->head_sent = true;
+        if (c->head || c->reply_len == 0)
+            return transaction_done(wsi, c);
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    left = c->reply_len - c->sent;
+    n = left < DEVHTTP_WRITE_CHUNK ? left : DEVHTTP_WRITE_CHUNK;
+    last = n == left;
+    memcpy(dh_wbuf + LWS_PRE, c->reply + c->sent, n);
+    if (lws_write(wsi, dh_wbuf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) <
+        (int)n)
+        return -1;
+    c->sent += n;
+    if (!last) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    return transaction_done(wsi, c);
+}
+
+/* ---- the three methods ---- */
+
+static void log_refusal(const struct dh_conn *c, const char *reason)
+{
+    char cid[160];
+
+    log_info("http-devices: %s refused client_id=\"%s\" peer=%s reason=%s",
+             devhttp_route_name(c->target.route),
+             log_escape(cid, sizeof(cid), c->target.client_id, c->target.client_id_len), c->peer,
+             reason);
+}
+
+static struct devhttp_ident ident_of(const struct dh_conn *c)
+{
+    struct devhttp_ident id = {
+        .google_prefix = dh.google_prefix,
+        .pubsub_prefix = dh.pubsub_prefix,
+        .project = c->auth.registry.project,
+        .location = c->auth.registry.location,
+        .registry = c->auth.registry.id,
+        .device = c->auth.device.id,
+        .routes = c->routes,
+    };
+    return id;
+}
+
+static void serve_config(struct dh_conn *c)
+{
+    struct db_config cfg;
+    struct devhttp_err e;
+    char *body = NULL;
+    size_t len = 0;
+    int rc;
+
+    memset(&cfg, 0, sizeof(cfg));
+    rc = db_config_latest(dh.db, c->auth.device.rowid, &cfg);
+    if (rc == -ENOENT) {
+        /* Deleted since it authenticated. */
+        devhttp_auth_refusal(REG_AUTH_UNKNOWN_DEVICE, &e);
+        reply_error(c, &e);
+        return;
+    }
+    if (rc < 0) {
+        log_err("http-devices: reading the config of device %lld failed: %s",
+                (long long)c->auth.device.rowid, db_last_error(dh.db));
+        devhttp_err_set(&e, DEVHTTP_G_INTERNAL, "Internal error.");
+        reply_error(c, &e);
+        return;
+    }
+    /* Google long-polled when localVersion was the latest; we answer with
+     * the latest at once (the device simply polls again). */
+    if (devhttp_config_check(c->local_version, cfg.version, &e) < 0) {
+        db_config_clear(&cfg);
+        reply_error(c, &e);
+        return;
+    }
+    rc = devhttp_config_body(cfg.version, cfg.cloud_update_us, cfg.data, cfg.len, &body, &len);
+    db_config_clear(&cfg);
+    if (rc < 0) {
+        devhttp_err_set(&e, DEVHTTP_G_INTERNAL, "Out of memory.");
+        reply_error(c, &e);
+        return;
+    }
+    db_device_mark(dh.db, c->auth.device.rowid, DB_MARK_CONFIG_SEND, time_now_unix_us());
+    reply_body(c, 200, body, len);
+}
+
+/* A service-link failure said the Google way: retry later. */
+static void reply_publish_failed(struct dh_conn *c, int err)
+{
+    struct devhttp_err e;
+
+    if (err == -EMSGSIZE || err == -EINVAL)
+        devhttp_err_set(&e, DEVHTTP_G_INVALID_ARGUMENT,
+                        "The message cannot be forwarded (topic or size).");
+    else
+        devhttp_err_set(&e, DEVHTTP_G_UNAVAILABLE,
+                        "The message broker is unavailable; retry later.");
+    reply_error(c, &e);
+}
+
+static void on_deadline(lws_sorted_usec_list_t *sul)
+{
+    struct dh_conn *c = lws_container_of(sul, struct dh_conn, deadline);
+    struct devhttp_err e;
+
+    if (c->phase != DH_UPSTREAM)
+        return;
+    if (dh.service)
+        service_cancel(dh.service, c);
+    log_warn("http-devices: the broker did not acknowledge an event from peer=%s in %d ms",
+             c->peer, DEVHTTP_UPSTREAM_DEADLINE_MS);
+    /* It may still arrive: the device retries and may duplicate, which
+     * QoS 1 allows. */
+    devhttp_err_set(&e, DEVHTTP_G_DEADLINE_EXCEEDED, "The message broker did not answer in time.");
+    reply_error(c, &e);
+}
+
+static void on_event_done(void *req, int err)
+{
+    struct dh_conn *c = req;
+
+    if (c->phase != DH_UPSTREAM)
+        return;
+    lws_sul_cancel(&c->deadline);
+    if (err < 0) {
+        reply_publish_failed(c, err);
+        return;
+    }
+    if (dh.db)
+        db_device_mark(dh.db, c->auth.device.rowid, DB_MARK_EVENT, time_now_unix_us());
+    reply_ok_empty(c);
+}
+
+static void serve_event(struct dh_conn *c, const char *body, size_t len)
+{
+    struct devhttp_ident id = ident_of(c);
+    struct devhttp_event ev;
+    struct devhttp_err e;
+    char topic[1400];
+    int rc;
+
+    memset(&ev, 0, sizeof(ev));
+    rc = devhttp_parse_event(body, len, &ev, &e);
+    if (rc < 0) {
+        reply_error(c, &e);
+        return;
+    }
+    rc = devhttp_event_topic(&id, ev.subfolder, topic, sizeof(topic));
+    if (rc < 0) {
+        devhttp_event_clear(&ev);
+        devhttp_err_set(&e, DEVHTTP_G_INVALID_ARGUMENT, "The subfolder is too long.");
+        reply_error(c, &e);
+        return;
+    }
+    /* The link copies the message into its output queue. */
+    rc = dh.service ? service_publish(dh.service, topic, ev.data, ev.len, 1, on_event_done, c)
+                    : -ENOTCONN;
+    devhttp_event_clear(&ev);
+    if (rc < 0) {
+        reply_publish_failed(c, rc);
+        return;
+    }
+    c->phase = DH_UPSTREAM;
+    lws_sul_schedule(lws_get_context(c->wsi), 0, &c->deadline, on_deadline,
+                     (lws_usec_t)DEVHTTP_UPSTREAM_DEADLINE_MS * LWS_US_PER_MS);
+}
+
+static void on_state_done(void *req, int err)
+{
+    (void)req;
+    if (err < 0)
+        log_warn("http-devices: a state notification was not acknowledged by the broker (%s)",
+                 strerror(-err));
+}
+
+/* The store is the record of a device's state (states.list); the broker
+ * copy is a notification, best effort as Google's stateNotificationConfig
+ * was, so the answer does not wait for it. */
+static void serve_state(struct dh_conn *c, const char *body, size_t len)
+{
+    struct devhttp_ident id = ident_of(c);
+    struct devhttp_state st;
+    struct devhttp_err e;
+    char topic[1400];
+    int64_t now_us;
+    int rc;
+
+    memset(&st, 0, sizeof(st));
+    rc = devhttp_parse_state(body, len, &st, &e);
+    if (rc < 0) {
+        reply_error(c, &e);
+        return;
+    }
+    if (!devhttp_rate_take(&dh.rate, c->auth.device.rowid, time_now_mono_ms())) {
+        devhttp_state_clear(&st);
+        log_refusal(c, "rate-limit");
+        devhttp_err_set(&e, DEVHTTP_G_RESOURCE_EXHAUSTED,
+                        "Rate limit exceeded: at most %d state updates per second per device.",
+                        dh.rate.per_second);
+        reply_error(c, &e);
+        return;
+    }
+    now_us = time_now_unix_us();
+    rc = db_state_add(dh.db, c->auth.device.rowid, st.data, st.len, now_us);
+    if (rc < 0) {
+        devhttp_state_clear(&st);
+        if (rc == -ENOENT) {
+            devhttp_auth_refusal(REG_AUTH_UNKNOWN_DEVICE, &e);
+        } else {
+            log_err("http-devices: storing the state of device %lld failed: %s",
+                    (long long)c->auth.device.rowid, db_last_error(dh.db));
+            devhttp_err_set(&e, DEVHTTP_G_INTERNAL, "Internal error.");
+        }
+        reply_error(c, &e);
+        return;
+    }
+    db_device_mark(dh.db, c->auth.device.rowid, DB_MARK_STATE, now_us);
+    rc = devhttp_state_topic(&id, topic, sizeof(topic));
+    if (rc >= 0)
+        rc = dh.service ? service_publish(dh.service, topic, st.data, st.len, 1, on_state_done,
+                                          &dh_state_token)
+                        : -ENOTCONN;
+    if (rc < 0)
+        log_warn("http-devices: state of device %lld stored but not forwarded to the broker (%s)",
+                 (long long)c->auth.device.rowid, strerror(-rc));
+    devhttp_state_clear(&st);
+    reply_ok_empty(c);
+}
+
+static int dispatch(struct dh_conn *c)
+{
+    const char *body = c->body.len ? (const char *)c->body.data : "";
+
+    switch (c->target.route) {
+    case DEVHTTP_ROUTE_GET_CONFIG: serve_config(c); break;
+    case DEVHTTP_ROUTE_PUBLISH_EVENT: serve_event(c, body, c->body.len); break;
+    case DEVHTTP_ROUTE_SET_STATE: serve_state(c, body, c->body.len); break;
+    }
+    return 0;
+}
+
+/* ---- request head ---- */
+
+static const struct {
+    enum lws_token_indexes tok;
+    const char *name;
+} dh_methods[] = {
+    { WSI_TOKEN_GET_URI, "GET" },
+    { WSI_TOKEN_POST_URI, "POST" },
+    { WSI_TOKEN_PUT_URI, "PUT" },
+    { WSI_TOKEN_PATCH_URI, "PATCH" },
+    { WSI_TOKEN_DELETE_URI, "DELETE" },
+    { WSI_TOKEN_OPTIONS_URI, "OPTIONS" },
+    { WSI_TOKEN_HEAD_URI, "HEAD" },
+};
+
+/* Copies a header into out (NUL-terminated). Returns its length, -ENOENT
+ * when absent, -E2BIG when it does not fit. */
+static int header_copy(struct lws *wsi, enum lws_token_indexes tok, char *out, size_t cap)
+{
+    int total = lws_hdr_total_length(wsi, tok);
+
+    if (total <= 0)
+        return -ENOENT;
+    if ((size_t)total >= cap)
+        return -E2BIG;
+    if (lws_hdr_copy(wsi, out, (int)cap, tok) < 0)
+        return -E2BIG;
+    return total;
+}
+
+/* Strict decimal Content-Length. */
+static int parse_length(const char *s, uint64_t *ret)
+{
+    uint64_t v = 0;
+
+    if (!*s)
+        return -EINVAL;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
+            return -EINVAL;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *ret = v;
+    return 0;
+}
+
+/* The getConfig query: lws splits it at '&' and decodes %XX and '+'. */
+static int read_query(struct lws *wsi, struct dh_conn *c, struct devhttp_err *e)
+{
+    struct devhttp_config_query q;
+    char arg[512];
+    int rc = 0;
+
+    memset(&q, 0, sizeof(q));
+    for (int i = 0; rc == 0; i++) {
+        int n = lws_hdr_copy_fragment(wsi, arg, (int)sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0)
+            break;
+        if (n > 0)
+            rc = devhttp_config_query_add(&q, arg, (size_t)n, e);
+    }
+    c->local_version = q.local_version;
+    return rc;
+}
+
+/* Authenticates the Bearer token as the MQTT bridge would authenticate a
+ * CONNECT for the same client id. Returns 0, or answers and returns < 0. */
+static int authenticate(struct lws *wsi, struct dh_conn *c, bool close_on_refusal)
+{
+    char hdr[DEVHTTP_AUTH_MAX];
+    const char *tok = NULL;
+    size_t tok_len = 0;
+    struct devhttp_err e;
+    struct reg_jwt_rules rules = {
+        .audience = NULL,           /* the project from the path is used */
+        .clock_skew = dh.clock_skew,
+        .max_lifetime = dh.max_token_lifetime,
+        .refresh_interval = dh.refresh_interval,
+    };
+    struct reg_registry_cfg rc;
+    enum reg_auth_reason r;
+    int n = header_copy(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, sizeof(hdr));
+
+    if (n == -E2BIG) {
+        explicit_bzero(hdr, sizeof(hdr));
+        r = REG_AUTH_NOT_JWT;       /* longer than any token we accept */
+    } else if (n < 0 || devhttp_bearer(hdr, (size_t)n, &tok, &tok_len) < 0) {
+        if (n > 0)
+            explicit_bzero(hdr, (size_t)n);
+        log_refusal(c, "no-bearer");
+        devhttp_err_set(&e, DEVHTTP_G_UNAUTHENTICATED,
+                        "Request is missing required authentication credential. "
+                        "Expected a device JWT as a Bearer token.");
+        reply_early(c, &e, close_on_refusal);
+        return -EACCES;
+    } else {
+        r = reg_google_authenticate(dh.db, c->target.client_id, c->target.client_id_len,
+                                    (const uint8_t *)tok, tok_len, true, &rules, time_now_unix(),
+                                    &c->auth);
+        explicit_bzero(hdr, (size_t)n);
+    }
+    if (r != REG_AUTH_OK) {
+        log_refusal(c, reg_auth_reason_word(r));
+        devhttp_auth_refusal(r, &e);
+        reply_early(c, &e, close_on_refusal);
+        return -EACCES;
+    }
+    if (reg_registry_cfg_parse(c->auth.registry.extra_json, &rc) < 0) {
+        log_refusal(c, reg_auth_reason_word(REG_AUTH_STORE_ERROR));
+        devhttp_auth_refusal(REG_AUTH_STORE_ERROR, &e);
+        reply_early(c, &e, close_on_refusal);
+        return -EIO;
+    }
+    /* httpConfig is the registry's switch for this bridge [reference 2]. */
+    if (!rc.http_enabled) {
+        log_refusal(c, "http-disabled");
+        devhttp_err_set(&e, DEVHTTP_G_PERMISSION_DENIED, "HTTP is disabled for this registry");
+        reply_early(c, &e, close_on_refusal);
+        return -EACCES;
+    }
+    if (rc.n_event_routes || rc.has_state_route) {
+        c->routes = malloc(sizeof(*c->routes));
+        if (!c->routes) {
+            devhttp_err_set(&e, DEVHTTP_G_INTERNAL, "Out of memory.");
+            reply_early(c, &e, true);
+            return -ENOMEM;
+        }
+        *c->routes = rc;
+    }
+    return 0;
+}
+
+static int on_http(struct lws *wsi, struct dh_conn *c, const char *in, size_t in_len)
+{
+    enum lws_token_indexes tok = WSI_TOKEN_COUNT;
+    char path[DEVHTTP_PATH_MAX], num[32];
+    struct devhttp_err e;
+    uint64_t length = 0;
+    bool has_length = false, expect_continue = false, chunked;
+    int n;
+
+    conn_reset(c);
+    c->wsi = wsi;
+    if (!lws_get_peer_simple(wsi, c->peer, sizeof(c->peer)))
+        c->peer[0] = '\0';
+    c->method = "OTHER";
+    for (size_t i = 0; i < sizeof(dh_methods) / sizeof(dh_methods[0]); i++) {
+        if (lws_hdr_total_length(wsi, dh_methods[i].tok) > 0) {
+            tok = dh_methods[i].tok;
+            c->method = dh_methods[i].name;
+            break;
+        }
+    }
+    c->head = tok == WSI_TOKEN_HEAD_URI;
+    /* lws cannot skip a chunked body to reach the next request: any
+     * answer to one ends the connection. */
+    chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+    if (!dh.ready) {
+        devhttp_err_set(&e, DEVHTTP_G_UNAVAILABLE, "The device bridge is not ready.");
+        return reply_early(c, &e, true);
+    }
+
+    /* Route and method first: they need nothing from the store. lws has
+     * already decoded %XX and collapsed "//" in the path. */
+    n = tok != WSI_TOKEN_COUNT ? header_copy(wsi, tok, path, sizeof(path)) : -ENOENT;
+    if (n < 0 && in && in_len < sizeof(path)) {
+        memcpy(path, in, in_len);
+        path[in_len] = '\0';
+        n = (int)in_len;
+    }
+    if (n < 0 || devhttp_parse_path(path, (size_t)n, &c->target) < 0) {
+        devhttp_err_set(&e, DEVHTTP_G_NOT_FOUND, "The requested URL was not found on this server.");
+        return reply_early(c, &e, chunked);
+    }
+    if (strcmp(c->method, devhttp_route_method(c->target.route)) != 0) {
+        devhttp_err_set(&e, DEVHTTP_G_UNIMPLEMENTED, "Method %s is not allowed on %s.", c->method,
+                        devhttp_route_name(c->target.route));
+        e.http = 405;
+        c->allow = devhttp_route_method(c->target.route);
+        return reply_early(c, &e, chunked);
+    }
+
+    /* Framing. lws 4.1 reads a body only by Content-Length and does not
+     * decode a chunked one; without a length we cannot know where the
+     * next request starts, so these answers close the connection. */
+    if (chunked) {
+        devhttp_err_set(&e, DEVHTTP_G_INVALID_ARGUMENT,
+                        "Chunked request bodies are not supported; send Content-Length.");
+        e.http = 411;
+        return reply_early(c, &e, true);
+    }
+    n = header_copy(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, num, sizeof(num));
+    if (n >= 0 || n == -E2BIG) {
+        has_length = true;
+        if (n < 0 || parse_length(num, &length) < 0) {
+            devhttp_err_set(&e, DEVHTTP_G_INVALID_ARGUMENT, "Invalid Content-Length.");
+            return reply_early(c, &e, true);
+        }
+    }
+    if (!has_length && c->target.route != DEVHTTP_ROUTE_GET_CONFIG) {
+        devhttp_err_set(&e, DEVHTTP_G_INVALID_ARGUMENT, "A request body needs a Content-Length.");
+        e.http = 411;
+        return reply_early(c, &e, true);
+    }
+    if (length > dh.max_body) {
+        devhttp_err_set(&e, DEVHTTP_G_INVALID_ARGUMENT,
+                        "Request payload size exceeds the limit: %zu bytes.", dh.max_body);
+        e.http = 413;
+        return reply_early(c, &e, true);
+    }
+    if (length > 0 && header_copy(wsi, WSI_TOKEN_HTTP_EXPECT, num, sizeof(num)) > 0)
+        expect_continue = strcasecmp(num, "100-continue") == 0;
+
+    /* A client waiting for "100 Continue" may never send the body lws
+     * would otherwise skip: refuse it by closing. */
+    if (authenticate(wsi, c, expect_continue) < 0)
+        return 0;
+    if (c->target.route == DEVHTTP_ROUTE_GET_CONFIG && read_query(wsi, c, &e) < 0)
+        return reply_early(c, &e, expect_continue);
+
+    if (length == 0)
+        return dispatch(c);
+    if (expect_continue) {
+        /* lws does not send the interim answer itself. */
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        memcpy(dh_wbuf + LWS_PRE, cont, sizeof(cont) - 1);
+        if (lws_write(wsi, dh_wbuf + LWS_PRE, sizeof(cont) - 1, LWS_WRITE_HTTP) <
+            (int)(sizeof(cont) - 1))
+            return -1;
+    }
+    buf_init(&c->body, dh.max_body);
+    c->phase = DH_BODY;
+    return 0;
+}
+
+static int on_body(struct dh_conn *c, const void *in, size_t len)
+{
+    struct devhttp_err e;
+    int rc;
+
+    if (c->phase != DH_BODY || len == 0)
+        return 0;
+    /* Content-Length was checked; count what really arrives anyway. */
+    rc = buf_append(&c->body, in, len);
+    if (rc == -EMSGSIZE) {
+        devhttp_err_set(&e, DEVHTTP_G_INVALID_ARGUMENT,
+                        "Request payload size exceeds the limit: %zu bytes.", dh.max_body);
+        e.http = 413;
+        return reply_early(c, &e, true);
+    }
+    if (rc < 0) {
+        devhttp_err_set(&e, DEVHTTP_G_INTERNAL, "Out of memory.");
+        return reply_early(c, &e, true);
+    }
+    return 0;
+}
+
+static int devhttp_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                            void *in, size_t len)
+{
+    struct dh_conn *c = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return c ? on_http(wsi, c, in, len) : -1;
+    case LWS_CALLBACK_HTTP_BODY:
+        return c ? on_body(c, in, len) : -1;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (!c)
+            return -1;
+        return c->phase == DH_BODY ? dispatch(c) : 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return c ? on_writable(wsi, c) : -1;
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        /* Cancels a pending publish: its completion must not find freed
+         * per-session memory. */
+        if (c)
+            conn_reset(c);
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols devhttp_protocol_list[] = {
+    {
+        .name = "iotcored-http-devices",
+        .callback = devhttp_callback,
+        .per_session_data_size = sizeof(struct dh_conn),
+        .rx_buffer_size = 0,
+    },
+    { .name = NULL, .callback = NULL, .per_session_data_size = 0, .rx_buffer_size = 0 },
+};
+
+const struct lws_protocols *devhttp_protocols(void)
+{
+    return devhttp_protocol_list;
+}

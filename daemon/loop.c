@@ -74,6 +74,7 @@ static void on_shutdown_tick(lws_sorted_usec_list_t *sul)
     }
     if (db_flush_marks(G.db) < 0)
         log_err("store: final flush failed: %s", db_last_error(G.db));
+    listener_quiesce();
     /* Upstream links must be gone before the context is destroyed. */
     devhttp_fini();
     service_link_free(G.service);

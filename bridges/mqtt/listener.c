@@ -17,6 +17,7 @@
 #include "bridges/mqtt/session.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "common/twheel.h"
 
 #define ADDR_BUCKETS 1024
 #define WRITE_CHUNK 16384
@@ -35,7 +36,7 @@ struct conn {
     struct lws *wsi;
     struct sess *sess;
     struct addr_entry *addr;
-    lws_sorted_usec_list_t sul;
+    struct twheel_node tw;           /* the session's deadline on the listener's wheel */
     bool handshaking;
     bool closing;
     char peer[64];
@@ -45,6 +46,12 @@ static struct {
     struct sess_hub *hub;
     struct listener_limits limits;
     struct addr_entry *buckets[ADDR_BUCKETS];
+    /* Every connection's deadline on one wheel driven by one lws timer:
+     * lws's own timer list is sorted, O(n) per insert. */
+    struct twheel wheel;
+    lws_sorted_usec_list_t tick_sul;
+    struct lws_context *ctx;
+    bool ticking;
     int connections;
     int handshakes;
     bool stopping;
@@ -197,7 +204,7 @@ static void t_close(void *t)
     if (c->closing)
         return;
     c->closing = true;
-    lws_sul_cancel(&c->sul);
+    twheel_disarm(&c->tw);
     if (c->sess) {
         const uint8_t *p;
         size_t len;
@@ -213,21 +220,40 @@ static void t_close(void *t)
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
-static void on_sul(lws_sorted_usec_list_t *sul)
+static void wheel_fire(struct twheel_node *n, void *ud)
 {
-    struct conn *c = lws_container_of(sul, struct conn, sul);
+    struct conn *c = lws_container_of(n, struct conn, tw);
+    (void)ud;
     if (c->sess && !c->closing)
         sess_on_timer(c->sess);
+}
+
+static void on_tick(lws_sorted_usec_list_t *sul)
+{
+    int64_t now = time_now_mono_ms();
+    twheel_advance(&L.wheel, now, wheel_fire, NULL);
+    lws_sul_schedule(L.ctx, 0, sul, on_tick, (lws_usec_t)twheel_ms_to_next_tick(now) * 1000);
+}
+
+static void start_ticking(struct lws_context *ctx)
+{
+    if (L.ticking)
+        return;
+    int64_t now = time_now_mono_ms();
+    L.ctx = ctx;
+    L.ticking = true;
+    twheel_init(&L.wheel, now);
+    lws_sul_schedule(ctx, 0, &L.tick_sul, on_tick, (lws_usec_t)twheel_ms_to_next_tick(now) * 1000);
 }
 
 static void t_arm_timer(void *t, int64_t ms)
 {
     struct conn *c = t;
     if (ms < 0 || c->closing) {
-        lws_sul_cancel(&c->sul);
+        twheel_disarm(&c->tw);
         return;
     }
-    lws_sul_schedule(lws_get_context(c->wsi), 0, &c->sul, on_sul, (lws_usec_t)ms * 1000);
+    twheel_arm(&L.wheel, &c->tw, time_now_mono_ms() + ms);
 }
 
 static const struct sess_transport_ops conn_ops = {
@@ -328,6 +354,7 @@ static int callback_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void
 
         memset(c, 0, sizeof(*c));
         c->wsi = wsi;
+        start_ticking(lws_get_context(wsi));
         if (getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&ss, &sl) == 0) {
             format_peer((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
             klen = addr_key((struct sockaddr *)&ss, key);
@@ -362,7 +389,7 @@ static int callback_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_RAW_CLOSE:
         if (!c || !c->wsi)
             return 0;
-        lws_sul_cancel(&c->sul);
+        twheel_disarm(&c->tw);
         handshake_done(c);
         L.connections--;
         if (c->addr) {
@@ -416,6 +443,13 @@ void listener_fini(void)
 void listener_stop_accepting(void)
 {
     L.stopping = true;
+}
+
+void listener_quiesce(void)
+{
+    if (L.ticking)
+        lws_sul_cancel(&L.tick_sul);
+    L.ticking = false;
 }
 
 size_t listener_connections(void)

@@ -26,4 +26,6 @@ void listener_fini(void);
 const struct lws_protocols *listener_protocols(void);
 /* Refuse new connections from now on (shutdown). */
 void listener_stop_accepting(void);
+/* Stops the listener's timer; call before lws_context_destroy. */
+void listener_quiesce(void);
 size_t listener_connections(void);

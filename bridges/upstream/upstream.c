@@ -28,6 +28,7 @@
 #include "common/cursor.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "common/twheel.h"
 
 /* One lws_write per writeable callback, at most this much: lws 4.1 sends at
  * most tx_packet_size per send() and buffers any remainder itself (with a
@@ -44,10 +45,6 @@
 /* How long a DISCONNECT (and whatever was queued before it) may take to
  * flush before the TCP connection is dropped anyway. */
 #define UPSTREAM_DISCONNECT_FLUSH_S 5
-/* Timer wheel: 256 slots of 250 ms (a 64 s period). Deadlines further out
- * just come round again; each link is looked at about once per deadline. */
-#define WHEEL_TICK_MS 250
-#define WHEEL_SLOTS 256
 
 enum up_state {
     UP_TCP = 0,         /* TCP connecting; CONNECT already encoded in out */
@@ -67,10 +64,7 @@ struct fl_entry {
 };
 
 struct upstream {
-    /* wheel linkage (see wheel_*) */
-    struct upstream *w_next;
-    struct upstream **w_pprev;          /* NULL when on no wheel list */
-    int64_t due_ms;
+    struct twheel_node tw;              /* deadline on the shared wheel (common/twheel.h) */
 
     enum up_state state;
     struct lws *wsi;                    /* borrowed; NULL once let go */
@@ -109,9 +103,7 @@ struct upstream {
 static struct {
     struct lws_context *ctx;            /* every link's context */
     lws_sorted_usec_list_t sul;
-    struct upstream *slot[WHEEL_SLOTS];
-    struct upstream *pending;           /* slot being processed by the current tick */
-    int64_t done_tick;                  /* last tick index processed */
+    struct twheel w;
     size_t links;                       /* allocated links (they keep the tick running) */
 } wheel;
 
@@ -161,49 +153,26 @@ int upstream_vhost_create(struct lws_context *ctx, struct lws_vhost **ret)
 
 static void wheel_unlink(struct upstream *u)
 {
-    if (!u->w_pprev)
-        return;
-    *u->w_pprev = u->w_next;
-    if (u->w_next)
-        u->w_next->w_pprev = u->w_pprev;
-    u->w_next = NULL;
-    u->w_pprev = NULL;
-}
-
-static void wheel_push(struct upstream **head, struct upstream *u)
-{
-    u->w_next = *head;
-    if (*head)
-        (*head)->w_pprev = &u->w_next;
-    *head = u;
-    u->w_pprev = head;
+    twheel_disarm(&u->tw);
 }
 
 /* Looks at u again on the first tick at or after due_ms. */
 static void wheel_arm(struct upstream *u, int64_t due_ms)
 {
-    int64_t t = (due_ms + WHEEL_TICK_MS - 1) / WHEEL_TICK_MS;
-
-    wheel_unlink(u);
-    u->due_ms = due_ms;
-    if (t <= wheel.done_tick)
-        t = wheel.done_tick + 1;
-    wheel_push(&wheel.slot[t % WHEEL_SLOTS], u);
+    twheel_arm(&wheel.w, &u->tw, due_ms);
 }
 
 static void wheel_disarm(struct upstream *u)
 {
-    wheel_unlink(u);
-    u->due_ms = 0;
+    twheel_disarm(&u->tw);
 }
 
 static void wheel_tick(lws_sorted_usec_list_t *sul);
 
 static void wheel_schedule(int64_t now)
 {
-    int64_t next = (now / WHEEL_TICK_MS + 1) * WHEEL_TICK_MS;
-
-    lws_sul_schedule(wheel.ctx, 0, &wheel.sul, wheel_tick, (lws_usec_t)(next - now) * 1000);
+    lws_sul_schedule(wheel.ctx, 0, &wheel.sul, wheel_tick,
+                     (lws_usec_t)twheel_ms_to_next_tick(now) * 1000);
 }
 
 static int wheel_register(struct lws_context *ctx)
@@ -213,7 +182,7 @@ static int wheel_register(struct lws_context *ctx)
     if (wheel.links++ == 0) {
         int64_t now = time_now_mono_ms();
         wheel.ctx = ctx;
-        wheel.done_tick = now / WHEEL_TICK_MS;
+        twheel_init(&wheel.w, now);
         wheel_schedule(now);
     }
     return 0;
@@ -658,42 +627,25 @@ static void on_timer(struct upstream *u, int64_t now)
             fail(u, -ETIMEDOUT);
             return;
         }
-        wheel_arm(u, now + WHEEL_TICK_MS);
+        wheel_arm(u, now + TWHEEL_TICK_MS);
         return;
     }
     int64_t due = u->last_tx_ms < u->last_rx_ms ? u->last_tx_ms : u->last_rx_ms;
     wheel_arm(u, due + u->ka_ms);
 }
 
+static void wheel_fire(struct twheel_node *n, void *ud)
+{
+    struct upstream *u = lws_container_of(n, struct upstream, tw);
+    on_timer(u, *(const int64_t *)ud);
+}
+
 static void wheel_tick(lws_sorted_usec_list_t *sul)
 {
     int64_t now = time_now_mono_ms();
-    int64_t now_tick = now / WHEEL_TICK_MS;
-    int64_t first = wheel.done_tick + 1;
 
     (void)sul;
-    /* A loop stalled for a whole period needs each slot visited only once. */
-    if (now_tick - first >= WHEEL_SLOTS)
-        first = now_tick - WHEEL_SLOTS + 1;
-    for (int64_t k = first; k <= now_tick; k++) {
-        struct upstream **slot = &wheel.slot[k % WHEEL_SLOTS];
-        wheel.done_tick = k;
-        /* Move the slot to the pending list so that links armed, freed or
-         * opened by callbacks meanwhile never disturb the walk. */
-        wheel.pending = *slot;
-        if (wheel.pending)
-            wheel.pending->w_pprev = &wheel.pending;
-        *slot = NULL;
-        while (wheel.pending) {
-            struct upstream *u = wheel.pending;
-            wheel_unlink(u);
-            if (u->due_ms > now)
-                wheel_arm(u, u->due_ms);
-            else
-                on_timer(u, now);
-        }
-    }
-    wheel.done_tick = now_tick;
+    twheel_advance(&wheel.w, now, wheel_fire, &now);
     if (wheel.links)
         wheel_schedule(now);
 }

@@ -1,8 +1,12 @@
 /* iotcorectl devices import FILE: bulk import of registries and devices
- * from JSON lines (one object per line) in one request, for migrations and
- * load tests. The file is checked line by line first, so a typo is reported
- * as FILE:LINE before anything reaches the server, then streamed as the
- * body (100k devices need not fit in memory twice). */
+ * from JSON lines in one request, for migrations and load tests. Each line
+ * is one record: {"registry": {DeviceRegistry}} creates a registry,
+ * {"registry": "ID", "device": {Device}} a device in it (the server's
+ * :importDevices route; it applies the whole file in one transaction and
+ * names a refused record by its line). The file is checked line by line
+ * first, so a line that is not a JSON object is reported as FILE:LINE
+ * before anything reaches the server, then streamed as the body (100k
+ * devices need not fit in memory twice). */
 #include "cli/cmd.h"
 
 #include <errno.h>
@@ -14,9 +18,7 @@
 #include "cli/api.h"
 
 /* The admin route the import is sent to, appended to
- * /v1/projects/P/locations/L. The server does not serve it yet (issue 3
- * asks for "a documented path under /v1/...:import or similar"): when it
- * lands under another name, this constant is the only thing to change. */
+ * /v1/projects/P/locations/L (webui/google_api_import.c). */
 #define IMPORT_ROUTE ":importDevices"
 #define IMPORT_CONTENT_TYPE "application/x-ndjson"
 

@@ -114,6 +114,11 @@ void db_device_clear(struct db_device *d);
  * fields (last_* included) are stored as given. -EEXIST if the id exists in
  * the registry; -ENOENT if the registry does not exist. */
 int db_device_insert(struct db *db, struct db_device *d);
+/* The same with config version 1 holding config[0..config_len) (copied;
+ * NULL with 0 = empty): a Device created with a config (Google: the reply
+ * shows version 1 with that payload). */
+int db_device_insert_config(struct db *db, struct db_device *d, const void *config,
+                            size_t config_len);
 /* The same with the caller's d->num_id (non-zero), for imports that keep a
  * device's numeric id. -EEXIST if the id or the num_id is taken. */
 int db_device_insert_num_id(struct db *db, struct db_device *d);

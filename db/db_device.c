@@ -133,7 +133,10 @@ static int device_insert_row(struct db *db, const struct db_device *d, uint64_t 
     return db_q_run(&q);
 }
 
-static int device_insert(struct db *db, struct db_device *d, bool draw) {
+/* The first config version goes in with the row: Google answered a create
+ * with version 1, holding the config the request carried, else empty. */
+static int device_insert(struct db *db, struct db_device *d, bool draw, const void *config,
+                         size_t config_len) {
     struct db_txn t;
     uint64_t num_id = d->num_id;
     int64_t created, rowid = 0;
@@ -143,6 +146,8 @@ static int device_insert(struct db *db, struct db_device *d, bool draw) {
         return db_set_err(db, -EINVAL, "device id must be 1..255 bytes");
     if (!draw && num_id == 0)
         return db_set_err(db, -EINVAL, "num_id 0 is reserved");
+    if (config_len > 0 && !config)
+        return db_set_err(db, -EINVAL, "config payload missing");
     created = d->created_us ? d->created_us : time_now_unix_us();
     r = db_txn_begin(db, &t);
     if (r < 0)
@@ -177,8 +182,7 @@ static int device_insert(struct db *db, struct db_device *d, bool draw) {
     }
     if (r >= 0) {
         rowid = sqlite3_last_insert_rowid(db->sq);
-        /* Google created config version 1, empty, with every device. */
-        r = db_config_insert_row(db, rowid, 1, created, NULL, 0);
+        r = db_config_insert_row(db, rowid, 1, created, config, config_len);
     }
     r = db_txn_end(db, &t, r);
     if (r < 0)
@@ -192,13 +196,20 @@ static int device_insert(struct db *db, struct db_device *d, bool draw) {
 int db_device_insert(struct db *db, struct db_device *d) {
     if (!db || !d)
         return -EINVAL;
-    return device_insert(db, d, true);
+    return device_insert(db, d, true, NULL, 0);
+}
+
+int db_device_insert_config(struct db *db, struct db_device *d, const void *config,
+                            size_t config_len) {
+    if (!db || !d)
+        return -EINVAL;
+    return device_insert(db, d, true, config, config_len);
 }
 
 int db_device_insert_num_id(struct db *db, struct db_device *d) {
     if (!db || !d)
         return -EINVAL;
-    return device_insert(db, d, false);
+    return device_insert(db, d, false, NULL, 0);
 }
 
 int db_device_get_by_id(struct db *db, int64_t registry_rowid, const char *id,

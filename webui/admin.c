@@ -1,9 +1,11 @@
 /* The admin HTTP server's transport glue, the only webui file that sees
  * libwebsockets: it collects one request per transaction (method, decoded
- * path, query, body capped at http_max_body), checks the Bearer token,
- * routes to /healthz, /metrics and the API modules, and writes the reply
- * (keep-alive, chunked into the socket). Handlers never see lws; they get
- * an api_request and fill an api_response (webui/api.h). */
+ * path, query, body capped at http_max_body, or at ADMIN_IMPORT_MAX_BODY
+ * for the bulk import), checks the Bearer token, routes to /healthz,
+ * /metrics and the API modules, and writes the reply (keep-alive, chunked
+ * into the socket). Handlers never see lws; they get an api_request and
+ * fill an api_response (webui/api.h), at once or, for a reply that waits
+ * on the broker, later through the connection's api_deferred. */
 #include "webui/admin.h"
 
 #include <errno.h>
@@ -23,6 +25,11 @@
 #define ADMIN_MAX_PARAMS 1024
 #define ADMIN_WRITE_CHUNK 16384
 #define ADMIN_DEFAULT_MAX_BODY (1024 * 1024)
+/* The bulk import (POST /v1/projects/P/locations/L:importDevices) carries a
+ * whole fleet in one body: 100k devices with certificates are ~100 MB. Only
+ * that route gets this cap, and only after the token was checked. */
+#define ADMIN_IMPORT_MAX_BODY ((size_t)256 * 1024 * 1024)
+#define ADMIN_IMPORT_VERB ":importDevices"
 
 static const char admin_msg_missing[] =
     "Request is missing required authentication credential. Expected OAuth 2 access token, "
@@ -34,24 +41,41 @@ static const char admin_msg_invalid[] =
     "https://developers.google.com/identity/sign-in/web/devconsole-project.";
 
 static struct webui_options admin_opts;
+static char *admin_google_prefix;       /* owned copy of admin_opts.google_prefix */
 static bool admin_ready;
 /* One service thread (LWS_MAX_SMP 1): a single staging buffer with the
  * LWS_PRE headroom lws_write wants. */
 static unsigned char admin_wbuf[LWS_PRE + ADMIN_WRITE_CHUNK];
 
+/* A reply that waits (webui/api.h): armed by a handler, finished by the
+ * operation's completion, the timeout, or dropped with the connection. */
+struct api_deferred {
+    bool armed;
+    api_finish_fn *finish;
+    void *ctx;                  /* the handler's; freed with ctx_free */
+    void (*ctx_free)(void *ctx);
+    void (*cancel)(void *cancel_ud, void *req);
+    void *cancel_ud;
+    lws_sorted_usec_list_t timeout;
+};
+
 /* Per-connection state (lws per-session data, zeroed at accept), reused by
  * each keep-alive transaction; everything it points to is freed by
  * req_reset. */
 struct admin_req {
+    struct lws *wsi;            /* borrowed: the connection this is the data of */
     bool active;                /* a transaction is in progress */
     bool responded;             /* resp is final; waiting to write it */
     bool headers_sent;
     bool want_body;
     enum api_method method;
     char *path;                 /* owned */
+    char *content_type;         /* owned, or NULL */
     struct api_param *params;   /* owned, n_params entries with owned strings */
     size_t n_params;
-    struct buf body;            /* capped at http_max_body + 1 (the NUL) */
+    size_t max_body;            /* this request's cap */
+    struct buf body;            /* capped at max_body + 1 (the NUL) */
+    struct api_deferred wait;   /* armed while the reply waits */
     struct api_response resp;
     size_t sent;
     char peer[64];
@@ -74,11 +98,14 @@ static void free_tokens(void)
 
 int webui_init(const struct webui_options *o)
 {
-    char **copy = NULL;
+    char **copy = NULL, *prefix;
     size_t n = 0;
 
     if (!o || !o->db || (o->n_tokens > 0 && !o->tokens))
         return -EINVAL;
+    prefix = strdup(o->google_prefix ? o->google_prefix : "");
+    if (!prefix)
+        return -ENOMEM;
     if (o->n_tokens > 0) {
         copy = calloc(o->n_tokens, sizeof(*copy));
         if (!copy)
@@ -92,14 +119,18 @@ int webui_init(const struct webui_options *o)
             while (n > 0)
                 free(copy[--n]);
             free(copy);
+            free(prefix);
             return -ENOMEM;
         }
     }
     free_tokens();
+    free(admin_google_prefix);
+    admin_google_prefix = prefix;
     admin_tokens = copy;
     admin_n_tokens = n;
     admin_opts = *o;
     admin_opts.tokens = (const char *const *)admin_tokens;
+    admin_opts.google_prefix = admin_google_prefix;
     if (admin_opts.http_max_body == 0)
         admin_opts.http_max_body = ADMIN_DEFAULT_MAX_BODY;
     admin_ready = true;
@@ -110,12 +141,96 @@ void webui_fini(void)
 {
     admin_ready = false;
     free_tokens();
+    free(admin_google_prefix);
+    admin_google_prefix = NULL;
     memset(&admin_opts, 0, sizeof(admin_opts));
 }
 
+/* ---- replies that wait ---- */
+
+static int start_reply(struct lws *wsi, struct admin_req *rq);
+
+static void wait_disarm(struct api_deferred *d)
+{
+    lws_sul_cancel(&d->timeout);
+    if (d->ctx_free)
+        d->ctx_free(d->ctx);
+    d->armed = false;
+    d->finish = NULL;
+    d->ctx = NULL;
+    d->ctx_free = NULL;
+    d->cancel = NULL;
+    d->cancel_ud = NULL;
+}
+
+/* The outcome is known (err from the operation, or -ETIMEDOUT): the
+ * handler's finish fills the reply, which is then written. */
+static void wait_finish(struct api_deferred *d, int err)
+{
+    struct admin_req *rq = lws_container_of(d, struct admin_req, wait);
+
+    if (!d->armed)
+        return;
+    d->finish(&rq->resp, err, d->ctx);
+    wait_disarm(d);
+    start_reply(rq->wsi, rq);
+}
+
+static void wait_timed_out(lws_sorted_usec_list_t *sul)
+{
+    struct api_deferred *d = lws_container_of(sul, struct api_deferred, timeout);
+
+    if (!d->armed)
+        return;
+    /* Stop the operation first, so its completion cannot come after. */
+    if (d->cancel)
+        d->cancel(d->cancel_ud, d);
+    wait_finish(d, -ETIMEDOUT);
+}
+
+void api_defer(struct api_deferred *d, api_finish_fn *finish, void *ctx,
+               void (*ctx_free)(void *ctx), void (*cancel)(void *cancel_ud, void *req),
+               void *cancel_ud)
+{
+    struct admin_req *rq = lws_container_of(d, struct admin_req, wait);
+
+    d->armed = true;
+    d->finish = finish;
+    d->ctx = ctx;
+    d->ctx_free = ctx_free;
+    d->cancel = cancel;
+    d->cancel_ud = cancel_ud;
+    lws_sul_schedule(lws_get_context(rq->wsi), 0, &d->timeout, wait_timed_out,
+                     (lws_usec_t)API_DEFER_TIMEOUT_S * LWS_US_PER_SEC);
+}
+
+void api_defer_abort(struct api_deferred *d)
+{
+    if (d && d->armed)
+        wait_disarm(d);
+}
+
+void api_deferred_done(void *req, int err)
+{
+    if (req)
+        wait_finish(req, err);
+}
+
+/* ---- per-request state ---- */
+
 static void req_reset(struct admin_req *rq)
 {
+    struct lws *wsi = rq->wsi;
+
+    /* A reply still waiting when its connection goes: the operation must
+     * not complete into a request that no longer exists. */
+    if (rq->wait.armed) {
+        if (rq->wait.cancel)
+            rq->wait.cancel(rq->wait.cancel_ud, &rq->wait);
+        wait_disarm(&rq->wait);
+    }
     free(rq->path);
+    free(rq->content_type);
     for (size_t i = 0; i < rq->n_params; i++) {
         free(rq->params[i].name);
         free(rq->params[i].value);
@@ -124,6 +239,7 @@ static void req_reset(struct admin_req *rq)
     buf_free(&rq->body);
     api_response_clear(&rq->resp);
     memset(rq, 0, sizeof(*rq));
+    rq->wsi = wsi;
 }
 
 /* ---- auth ---- */
@@ -216,7 +332,7 @@ static int payload_too_large(struct lws *wsi, struct admin_req *rq)
     char msg[96];
 
     snprintf(msg, sizeof(msg), "Request payload size exceeds the limit: %zu bytes.",
-             admin_opts.http_max_body);
+             rq->max_body);
     return early_error(wsi, rq, 413, API_G_INVALID_ARGUMENT, true, msg);
 }
 
@@ -346,12 +462,19 @@ static int dispatch(struct lws *wsi, struct admin_req *rq)
         .params = rq->params,
         .n_params = rq->n_params,
         .body = "",
+        .content_type = rq->content_type,
     };
     struct api_env env = {
         .db = admin_opts.db,
         .on_change = admin_opts.on_change,
         .ud = admin_opts.ud,
         .now_us = time_now_unix_us(),
+        .config_updated = admin_opts.config_updated,
+        .command_target = admin_opts.command_target,
+        .publish = admin_opts.publish,
+        .publish_cancel = admin_opts.publish_cancel,
+        .google_prefix = admin_opts.google_prefix,
+        .deferred = &rq->wait,
     };
     int rc;
 
@@ -373,6 +496,9 @@ static int dispatch(struct lws *wsi, struct admin_req *rq)
             api_google_error(&rq->resp, API_G_NOT_FOUND, "The requested URL %.200s was not found.",
                              rq->path);
     }
+    /* A handler waiting on the broker answers later (wait_finish). */
+    if (rq->wait.armed)
+        return 0;
     return start_reply(wsi, rq);
 }
 
@@ -409,6 +535,18 @@ static int copy_header(struct lws *wsi, enum lws_token_indexes tok, char **ret)
     }
     *ret = s;
     return 0;
+}
+
+/* The bulk import is the one route allowed a body beyond http_max_body. */
+static size_t body_cap(const struct admin_req *rq)
+{
+    size_t plen = strlen(rq->path), vlen = strlen(ADMIN_IMPORT_VERB);
+
+    if (rq->method == API_POST && strncmp(rq->path, "/v1/", 4) == 0 && plen > vlen &&
+        strcmp(rq->path + plen - vlen, ADMIN_IMPORT_VERB) == 0 &&
+        admin_opts.http_max_body < ADMIN_IMPORT_MAX_BODY)
+        return ADMIN_IMPORT_MAX_BODY;
+    return admin_opts.http_max_body;
 }
 
 /* Query arguments: lws splits them at '&' (and ';') into fragments and has
@@ -466,6 +604,7 @@ static int on_http(struct lws *wsi, struct admin_req *rq, const char *in, size_t
     enum auth_result auth;
     int rc;
 
+    rq->wsi = wsi;
     req_reset(rq);
     rq->active = true;
     rq->method = API_OTHER;
@@ -516,8 +655,11 @@ static int on_http(struct lws *wsi, struct admin_req *rq, const char *in, size_t
         (rq->method == API_POST || rq->method == API_PATCH || rq->method == API_PUT))
         return early_error(wsi, rq, 411, API_G_INVALID_ARGUMENT, true,
                            "A request body needs a Content-Length.");
-    if (content_length > admin_opts.http_max_body)
+    rq->max_body = body_cap(rq);
+    if (content_length > rq->max_body)
         return payload_too_large(wsi, rq);
+    if (content_length > 0 && copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, &rq->content_type) < 0)
+        return early_error(wsi, rq, 500, API_G_INTERNAL, true, "Out of memory.");
 
     if (content_length > 0 && copy_header(wsi, WSI_TOKEN_HTTP_EXPECT, &hdr) == 0 && hdr) {
         expect_continue = strcasecmp(hdr, "100-continue") == 0;
@@ -550,7 +692,7 @@ static int on_http(struct lws *wsi, struct admin_req *rq, const char *in, size_t
                 (int)(sizeof(cont) - 1))
                 return -1;
         }
-        buf_init(&rq->body, admin_opts.http_max_body + 1);
+        buf_init(&rq->body, rq->max_body + 1);
         rq->want_body = true;
         return 0;
     }
@@ -566,7 +708,7 @@ static int on_body(struct lws *wsi, struct admin_req *rq, const void *in, size_t
     if (!rq->active || rq->responded || !rq->want_body || len == 0)
         return 0;
     /* Content-Length was checked, but count what really arrives. */
-    if (rq->body.len + len > admin_opts.http_max_body)
+    if (rq->body.len + len > rq->max_body)
         return payload_too_large(wsi, rq);
     rc = buf_append(&rq->body, in, len);
     if (rc < 0)

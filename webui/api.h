@@ -44,6 +44,7 @@ struct api_request {
     size_t n_params;
     const char *body;                   /* borrowed, NUL-terminated, body_len bytes */
     size_t body_len;
+    const char *content_type;           /* borrowed Content-Type header, or NULL */
 };
 
 struct api_response {
@@ -56,13 +57,53 @@ struct api_response {
     bool close;                         /* close the connection after the reply */
 };
 
-/* What the handlers may touch: the store, the live-effects hook, the clock. */
+/* A reply that waits for something outside the request (the broker's
+ * PUBACK of a command). The transport glue owns one per connection and
+ * lends it in api_env.deferred; it is defined there, opaque here. */
+struct api_deferred;
+
+/* Fills resp from the outcome of what a deferred reply waited for: err 0,
+ * a negative errno from the operation, or -ETIMEDOUT when the glue gave up
+ * waiting (API_DEFER_TIMEOUT_S). ctx is the handler's, from api_defer. */
+typedef void api_finish_fn(struct api_response *resp, int err, void *ctx);
+
+/* How long a deferred reply may wait before it is finished with -ETIMEDOUT
+ * (its operation cancelled first). */
+#define API_DEFER_TIMEOUT_S 10
+
+/* What the handlers may touch: the store, the live hooks (webui/admin.h,
+ * each may be NULL), the clock, and a reply that may wait. */
 struct api_env {
     struct db *db;                      /* borrowed */
     void (*on_change)(void *ud, enum webui_change what, int64_t rowid);
     void *ud;
     int64_t now_us;                     /* wall clock at dispatch */
+    int (*config_updated)(void *ud, int64_t device_rowid);
+    int (*command_target)(void *ud, int64_t device_rowid, const char *subfolder);
+    int (*publish)(void *ud, const char *topic, const void *data, size_t len, int qos,
+                   void (*done)(void *req, int err), void *req);
+    void (*publish_cancel)(void *ud, void *req);
+    const char *google_prefix;          /* borrowed; NULL reads as "" */
+    struct api_deferred *deferred;      /* borrowed; NULL: this request cannot wait */
 };
+
+/* Arms d for a handler that returns before its reply is known: the handler
+ * then starts one asynchronous operation whose completion is
+ * api_deferred_done with d as its req, and returns 0 leaving resp empty.
+ * When the completion runs, finish(resp, err, ctx) fills the reply and the
+ * glue sends it. If the client goes away or the wait times out first, the
+ * glue calls cancel(cancel_ud, d) so the completion never comes (and, on a
+ * timeout, finishes with -ETIMEDOUT). ctx_free(ctx) (may be NULL) runs once
+ * in every case, after finish or instead of it. */
+void api_defer(struct api_deferred *d, api_finish_fn *finish, void *ctx,
+               void (*ctx_free)(void *ctx), void (*cancel)(void *cancel_ud, void *req),
+               void *cancel_ud);
+/* Disarms d when the operation failed at once (its completion will never
+ * run); frees ctx as api_defer says. The handler then answers itself. */
+void api_defer_abort(struct api_deferred *d);
+/* The completion to give the operation: req is the armed api_deferred.
+ * Called from the event loop, at most once per api_defer. */
+void api_deferred_done(void *req, int err);
 
 /* Frees the body and zeroes the response. NULL-safe. */
 void api_response_clear(struct api_response *r);
@@ -141,6 +182,8 @@ int api_base64_decode(const char *s, size_t max, uint8_t **ret, size_t *ret_len)
 #define API_G_MAX_METADATA_VALUE 32768
 #define API_G_MAX_METADATA_TOTAL 262144
 #define API_G_MAX_CONFIG_BYTES 65536
+#define API_G_MAX_COMMAND_BYTES 262144
+#define API_G_MAX_SUBFOLDER 256
 #define API_G_MAX_KEY_PEM 16384
 
 /* Top-level Device fields, as bits (output selection and field masks). */
@@ -197,6 +240,10 @@ void api_registry_in_clear(struct api_registry_in *r);
  * -ENOMEM. ret is untouched on failure. */
 int api_google_registry_parse(const char *body, size_t len, bool create, int64_t now_us,
                               struct api_registry_in *ret, struct api_err *err);
+/* The same from an already parsed JSON value (root is borrowed; it must be
+ * an object): the bulk import reads its lines itself. */
+int api_google_registry_parse_json(const json_t *root, bool create, int64_t now_us,
+                                   struct api_registry_in *ret, struct api_err *err);
 /* Merges the masked registry fields of `in` into the stored extra_json text
  * (a field the body left out is cleared); a cleared mqttConfig/httpConfig
  * falls back to Google's enabled default. *ret is malloc'd JSON text.
@@ -228,6 +275,54 @@ void api_device_in_clear(struct api_device_in *d);
  * -ENOMEM. ret is untouched on failure. */
 int api_google_device_parse(const char *body, size_t len, bool create, int64_t now_us,
                             struct api_device_in *ret, struct api_err *err);
+
+/* How a Device body's credentials are checked: reg_cred_check's contract
+ * (0, or -EINVAL with a reason in why). A bulk import caches verdicts. */
+struct api_cred_checker {
+    int (*check)(void *ud, enum db_key_format format, const char *pem, int64_t now_us,
+                 char *why, size_t why_len);
+    void *ud;
+};
+/* api_google_device_parse over an already parsed JSON value (root borrowed,
+ * an object), with the credential checks done by chk (NULL:
+ * reg_cred_check). */
+int api_google_device_parse_json(const json_t *root, bool create, int64_t now_us,
+                                 const struct api_cred_checker *chk, struct api_device_in *ret,
+                                 struct api_err *err);
+
+/* ModifyCloudToDeviceConfigRequest {versionToUpdate, binaryData}. */
+struct api_config_in {
+    int64_t version_to_update;          /* 0: no check */
+    uint8_t *data;                      /* owned, never NULL after a parse */
+    size_t len;                         /* <= API_G_MAX_CONFIG_BYTES */
+};
+void api_config_in_clear(struct api_config_in *c);
+/* versionToUpdate as a string or a number (proto3 int64), binaryData as
+ * base64 (absent = empty). Returns 0, -EINVAL with *err, -ENOMEM; ret
+ * untouched on failure. */
+int api_google_config_parse(const char *body, size_t len, struct api_config_in *ret,
+                            struct api_err *err);
+
+/* SendCommandToDeviceRequest {binaryData, subfolder}. */
+struct api_command_in {
+    char subfolder[API_G_MAX_SUBFOLDER + 1];    /* "" = none */
+    uint8_t *data;                      /* owned, never NULL after a parse */
+    size_t len;                         /* <= API_G_MAX_COMMAND_BYTES */
+};
+void api_command_in_clear(struct api_command_in *c);
+/* The subfolder is at most API_G_MAX_SUBFOLDER characters without '+' or
+ * '#' (it becomes MQTT topic levels) [PROTO]. Same returns as above. */
+int api_google_command_parse(const char *body, size_t len, struct api_command_in *ret,
+                             struct api_err *err);
+
+/* Bind/UnbindDeviceFromGatewayRequest {gatewayId, deviceId}: each a string
+ * id or numId (a JSON number is taken as a numId). Both required. */
+struct api_bind_in {
+    char gateway_id[DB_ID_MAX];
+    char device_id[DB_ID_MAX];
+};
+int api_google_bind_parse(const char *body, size_t len, struct api_bind_in *ret,
+                          struct api_err *err);
 
 /* Parses a field mask ("a,b.c", snake_case or lowerCamel) into API_DEV_*
  * bits; "gateway_config.gateway_auth_method" gives API_DEV_GATEWAY_AUTH_METHOD,

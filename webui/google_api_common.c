@@ -32,6 +32,18 @@ void api_g_db_failure(const struct api_env *env, struct api_response *resp, int 
     api_google_error(resp, API_G_INTERNAL, "Internal error.");
 }
 
+void api_g_db_failure_err(const struct api_env *env, int rc, const char *what,
+                          struct api_err *err)
+{
+    if (rc == -ENOMEM) {
+        api_err_set(err, API_G_INTERNAL, "Out of memory.");
+        return;
+    }
+    log_err("admin: %s failed: %s (%s)", what, strerror(rc < 0 ? -rc : rc),
+            db_last_error(env->db));
+    api_err_set(err, API_G_INTERNAL, "Internal error.");
+}
+
 int api_g_parse_failure(struct api_response *resp, int rc, const struct api_err *err)
 {
     return rc == -EINVAL ? api_google_error_from(resp, err) : api_g_oom(resp);
@@ -110,20 +122,20 @@ int api_g_registry_name(const struct api_g_route *rt, const char *id, char *name
     return -EINVAL;
 }
 
-/* The {device} segment is the string id or the numId [PROTO]; ids start
- * with a letter, so all digits means a numId. */
-static int load_device(const struct api_env *env, const struct api_g_route *rt,
-                       struct api_g_target *t, struct api_response *resp)
+/* A device is named by its string id or its numId [PROTO]; ids start with
+ * a letter, so all digits means a numId. */
+int api_g_lookup_device(const struct api_env *env, const char *reg_name, int64_t reg_rowid,
+                        const char *ref, struct db_device *ret, struct api_response *resp)
 {
     uint64_t num;
     int rc;
 
-    if (api_parse_u64(rt->device, &num) == 0)
-        rc = db_device_get_by_num_id(env->db, t->reg.rowid, num, &t->dev);
+    if (api_parse_u64(ref, &num) == 0)
+        rc = db_device_get_by_num_id(env->db, reg_rowid, num, ret);
     else
-        rc = db_device_get_by_id(env->db, t->reg.rowid, rt->device, &t->dev);
+        rc = db_device_get_by_id(env->db, reg_rowid, ref, ret);
     if (rc == -ENOENT)
-        api_g_device_not_found(resp, t->name, rt->device);
+        api_g_device_not_found(resp, reg_name, ref);
     else if (rc < 0)
         api_g_db_failure(env, resp, rc, "device lookup");
     return rc;
@@ -145,7 +157,8 @@ int api_g_resolve(const struct api_env *env, const struct api_g_route *rt, bool 
         api_g_db_failure(env, resp, rc, "registry lookup");
     if (rc < 0)
         return rc;
-    return device ? load_device(env, rt, t, resp) : 0;
+    return device ? api_g_lookup_device(env, t->name, t->reg.rowid, rt->device, &t->dev, resp)
+                  : 0;
 }
 
 void api_g_target_clear(struct api_g_target *t)

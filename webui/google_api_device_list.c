@@ -1,6 +1,8 @@
 /* Google's ListDevices: a page of a registry's devices in rowid order,
  * optionally only the ones named by deviceIds / deviceNumIds, and only
- * gateways or non-gateways (gatewayListOptions.gatewayType). */
+ * gateways or non-gateways (gatewayListOptions.gatewayType), or only the
+ * devices bound to a gateway / the gateways a device is bound to
+ * (gatewayListOptions.associationsGatewayId / associationsDeviceId). */
 #include "webui/google_api.h"
 
 #include <errno.h>
@@ -221,15 +223,78 @@ static int page_from_store(const struct api_env *env, const struct db_registry *
     return rc;
 }
 
+/* ---- gateway associations ---- */
+
+struct assoc_page {
+    const struct api_env *env;
+    struct dev_page *pg;
+    int err;
+};
+
+static int assoc_cb(int64_t rowid, void *ud)
+{
+    struct assoc_page *a = ud;
+    struct db_device d;
+    int rc, stop;
+
+    memset(&d, 0, sizeof(d));
+    rc = db_device_get_by_rowid(a->env->db, rowid, &d);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0) {
+        a->err = rc;
+        return 1;
+    }
+    stop = dev_page_cb(&d, a->pg);
+    db_device_clear(&d);
+    return stop;
+}
+
+/* gatewayListOptions is a oneof [PROTO]: at most one of its fields. */
+static const char *list_option(const struct api_request *req, const char *camel,
+                               const char *snake)
+{
+    const char *v = api_g_param(req, camel, snake);
+
+    return v && *v ? v : NULL;
+}
+
+/* The page of the devices bound to gateway `ref` (of_gateway) or of the
+ * gateways device `ref` is bound to, after rowid `after`. Returns >= 0, or
+ * < 0 with resp filled. */
+static int page_from_bindings(const struct api_env *env, const struct api_g_target *t,
+                              const char *ref, bool of_gateway, int64_t after, int limit,
+                              struct dev_page *pg, struct api_response *resp)
+{
+    struct assoc_page a = { .env = env, .pg = pg };
+    struct db_device d;
+    int rc;
+
+    memset(&d, 0, sizeof(d));
+    if (api_g_lookup_device(env, t->name, t->reg.rowid, ref, &d, resp) < 0)
+        return -ENOENT;
+    pg->last_rowid = after;
+    rc = db_binding_list(env->db, d.rowid, of_gateway, after, limit + 1, assoc_cb, &a);
+    db_device_clear(&d);
+    if (rc >= 0 && a.err < 0)
+        rc = a.err;
+    if (rc >= 0 && pg->err < 0)
+        rc = pg->err;
+    if (rc < 0)
+        api_g_db_failure(env, resp, rc, "binding list");
+    return rc;
+}
+
 /* gatewayListOptions.gatewayType: the enum name or number, like the body
  * fields; *ret NULL for no filter. */
 static int gateway_type_arg(const struct api_request *req, const char **ret,
                             struct api_response *resp)
 {
-    const char *gw = api_request_param(req, "gatewayListOptions.gatewayType");
+    const char *gw = list_option(req, "gatewayListOptions.gatewayType",
+                                 "gateway_list_options.gateway_type");
 
     *ret = NULL;
-    if (!gw || !*gw || strcmp(gw, "GATEWAY_TYPE_UNSPECIFIED") == 0 || strcmp(gw, "0") == 0)
+    if (!gw || strcmp(gw, "GATEWAY_TYPE_UNSPECIFIED") == 0 || strcmp(gw, "0") == 0)
         return 0;
     if (strcmp(gw, "GATEWAY") == 0 || strcmp(gw, "1") == 0)
         *ret = "GATEWAY";
@@ -274,6 +339,10 @@ out:
 int api_g_devices_list(const struct api_env *env, const struct api_g_route *rt,
                        const struct api_request *req, struct api_response *resp)
 {
+    const char *of_gw = list_option(req, "gatewayListOptions.associationsGatewayId",
+                                    "gateway_list_options.associations_gateway_id");
+    const char *of_dev = list_option(req, "gatewayListOptions.associationsDeviceId",
+                                     "gateway_list_options.associations_device_id");
     struct dev_page pg = { 0 };
     struct api_g_target t;
     unsigned fields;
@@ -284,17 +353,23 @@ int api_g_devices_list(const struct api_env *env, const struct api_g_route *rt,
         api_g_page_args(req, &limit, &after, resp) < 0 ||
         gateway_type_arg(req, &pg.gateway_type, resp) < 0)
         return 0;
+    if ((pg.gateway_type != NULL) + (of_gw != NULL) + (of_dev != NULL) > 1)
+        return api_google_error(resp, API_G_INVALID_ARGUMENT,
+                                "gatewayListOptions: set at most one of gatewayType, "
+                                "associationsGatewayId and associationsDeviceId.");
+    if ((of_gw || of_dev) && has_filter(req))
+        return api_google_error(resp, API_G_INVALID_ARGUMENT,
+                                "gatewayListOptions.associations* cannot be combined with "
+                                "deviceIds or deviceNumIds.");
     if (api_g_resolve(env, rt, false, &t, resp) < 0)
         goto out;
-    if (api_request_param(req, "gatewayListOptions.associationsGatewayId") ||
-        api_request_param(req, "gatewayListOptions.associationsDeviceId")) {
-        /* Gateway bindings are not served yet, so no device is bound. */
-        api_g_reply_json_take(resp, json_object());
-        goto out;
-    }
     pg.limit = (size_t)limit;
-    rc = has_filter(req) ? page_from_filter(env, req, &t.reg, after, &pg, resp)
-                         : page_from_store(env, &t.reg, after, limit, &pg, resp);
+    if (of_gw || of_dev)
+        rc = page_from_bindings(env, &t, of_gw ? of_gw : of_dev, of_gw != NULL, after, limit,
+                                &pg, resp);
+    else
+        rc = has_filter(req) ? page_from_filter(env, req, &t.reg, after, &pg, resp)
+                             : page_from_store(env, &t.reg, after, limit, &pg, resp);
     if (rc >= 0)
         reply_page(env, t.name, &pg, fields, after, resp);
 out:

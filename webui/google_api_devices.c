@@ -1,6 +1,8 @@
-/* Google DeviceManager routes on one device: create, get, patch, delete,
- * and its config and state history; and rendering a stored device with
- * what a field mask asks of the store (shared with the device list). */
+/* Google DeviceManager routes on one device: create (with the registry's
+ * CA rule), get, patch (new credentials checked against the CAs), delete
+ * (refused while bound to a gateway), and its config and state history;
+ * and rendering a stored device with what a field mask asks of the store
+ * (shared with the device list), and the insert the bulk import shares. */
 #include "webui/google_api.h"
 
 #include <errno.h>
@@ -9,6 +11,8 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "registry/reg_gateway.h"
+#include "registry/reg_x509.h"
 
 /* ---- rendering ---- */
 
@@ -126,31 +130,88 @@ static int replace_creds(const struct api_env *env, const struct device_write *w
     return rc < 0 ? rc : 0;
 }
 
+int api_g_device_insert(const struct api_env *env, const struct db_registry *reg,
+                        const struct reg_x509_cas *cas, const struct api_device_in *in,
+                        struct db_device *ret, struct api_err *err)
+{
+    struct db_device dev;
+    int rc;
+
+    if (in->name[0]) {
+        api_err_set(err, API_G_INVALID_ARGUMENT,
+                    "name: must be empty when creating a device (it is output only).");
+        return -EINVAL;
+    }
+    rc = api_g_check_device_cas(cas, in, NULL, 0, env->now_us, err);
+    if (rc == -ENOMEM)
+        api_err_set(err, API_G_INTERNAL, "Out of memory.");
+    if (rc < 0)
+        return rc;
+    memset(&dev, 0, sizeof(dev));
+    dev.registry_rowid = reg->rowid;
+    snprintf(dev.id, sizeof(dev.id), "%s", in->id);
+    dev.blocked = in->blocked;
+    dev.created_us = env->now_us;
+    if (api_google_device_extra(NULL, in,
+                                API_DEV_METADATA | API_DEV_LOG_LEVEL | API_DEV_GATEWAY_CONFIG,
+                                &dev.extra_json) < 0) {
+        api_err_set(err, API_G_INTERNAL, "Out of memory.");
+        return -ENOMEM;
+    }
+    /* Version 1 holds the config the device was created with [PROTO]. */
+    rc = db_device_insert_config(env->db, &dev, in->config_data, in->config_len);
+    if (rc == -EEXIST)
+        api_err_set(err, API_G_ALREADY_EXISTS,
+                    "Resource already exists in the project (resource=%s).", in->id);
+    else if (rc < 0)
+        api_g_db_failure_err(env, rc, "device insert", err);
+    if (rc >= 0 && in->n_creds > 0) {
+        rc = db_credential_replace(env->db, dev.rowid, in->creds, in->n_creds);
+        if (rc < 0)
+            api_g_db_failure_err(env, rc, "credential insert", err);
+    }
+    if (rc < 0) {
+        db_device_clear(&dev);
+        return rc;
+    }
+    *ret = dev;
+    return 0;
+}
+
+struct device_create {
+    const struct db_registry *reg;
+    const struct reg_x509_cas *cas;
+    const struct api_device_in *in;
+    struct db_device dev;           /* the stored row */
+};
+
 /* Device, credentials and first config land together or not at all. */
 static int insert_rows(const struct api_env *env, void *ctx, struct api_response *resp)
 {
-    struct device_write *w = ctx;
-    int64_t version;
-    int rc = db_device_insert(env->db, w->dev);
+    struct device_create *c = ctx;
+    struct api_err err;
+    int rc = api_g_device_insert(env, c->reg, c->cas, c->in, &c->dev, &err);
 
-    if (rc == -EEXIST) {
-        api_g_already_exists(resp, w->in->id);
-        return rc;
-    }
-    if (rc < 0) {
-        api_g_db_failure(env, resp, rc, "device insert");
-        return rc;
-    }
-    rc = replace_creds(env, w, "credential insert", resp);
-    if (rc < 0 || !w->in->config_data || w->in->config_len == 0)
-        return rc;
-    /* The store creates version 1 empty (as Google did without a config);
-     * a config sent with the device becomes the next version. */
-    rc = db_config_add(env->db, w->dev->rowid, 0, w->in->config_data, w->in->config_len,
-                       env->now_us, &version);
     if (rc < 0)
-        api_g_db_failure(env, resp, rc, "config insert");
-    return rc < 0 ? rc : 0;
+        api_google_error_from(resp, &err);
+    return rc;
+}
+
+/* The registry's CA set; a stored certificate that no longer parses is a
+ * store problem (500), not the client's. */
+static int load_cas(const struct api_env *env, const struct api_g_target *t,
+                    struct reg_x509_cas **ret, struct api_response *resp)
+{
+    int rc = api_g_registry_cas(&t->reg, ret);
+
+    if (rc == -ENOMEM)
+        api_g_oom(resp);
+    else if (rc < 0) {
+        log_err("admin: registry %s holds a CA certificate that does not parse", t->name);
+        api_google_error(resp, API_G_INTERNAL, "Internal error.");
+    }
+    (void)env;
+    return rc;
 }
 
 static int update_rows(const struct api_env *env, void *ctx, struct api_response *resp)
@@ -170,12 +231,12 @@ int api_g_device_create(const struct api_env *env, const struct api_g_route *rt,
 {
     struct api_device_in in;
     struct api_g_target t;
-    struct db_device dev, stored;
-    struct device_write w = { .dev = &dev, .in = &in };
+    struct db_device stored;
+    struct reg_x509_cas *cas = NULL;
+    struct device_create c = { .in = &in };
     struct api_err err;
     int rc;
 
-    memset(&dev, 0, sizeof(dev));
     memset(&stored, 0, sizeof(stored));
     memset(&in, 0, sizeof(in));
     if (api_g_resolve(env, rt, false, &t, resp) < 0)
@@ -185,38 +246,57 @@ int api_g_device_create(const struct api_env *env, const struct api_g_route *rt,
         api_g_parse_failure(resp, rc, &err);
         goto out;
     }
-    if (in.name[0]) {
-        api_google_error(resp, API_G_INVALID_ARGUMENT,
-                         "name: must be empty when creating a device (it is output only).");
+    if (load_cas(env, &t, &cas, resp) < 0)
         goto out;
-    }
-    dev.registry_rowid = t.reg.rowid;
-    snprintf(dev.id, sizeof(dev.id), "%s", in.id);
-    dev.blocked = in.blocked;
-    dev.created_us = env->now_us;
-    if (api_google_device_extra(NULL, &in,
-                                API_DEV_METADATA | API_DEV_LOG_LEVEL | API_DEV_GATEWAY_CONFIG,
-                                &dev.extra_json) < 0) {
-        api_g_oom(resp);
+    c.reg = &t.reg;
+    c.cas = cas;
+    if (api_g_in_transaction(env, resp, insert_rows, &c) < 0)
         goto out;
-    }
-    w.creds = in.n_creds > 0;
-    if (api_g_in_transaction(env, resp, insert_rows, &w) < 0)
-        goto out;
-    log_info("admin: created device %s/devices/%s (numId %llu)", t.name, dev.id,
-             (unsigned long long)dev.num_id);
+    log_info("admin: created device %s/devices/%s (numId %llu)", t.name, c.dev.id,
+             (unsigned long long)c.dev.num_id);
     /* Read back so the reply shows what the store holds. */
-    rc = db_device_get_by_id(env->db, t.reg.rowid, dev.id, &stored);
+    rc = db_device_get_by_id(env->db, t.reg.rowid, c.dev.id, &stored);
     if (rc < 0)
         api_g_db_failure(env, resp, rc, "device read");
     else
         reply_device(env, t.name, &stored, API_DEV_ALL, resp);
 out:
+    reg_x509_cas_free(cas);
     db_device_clear(&stored);
     api_device_in_clear(&in);
-    db_device_clear(&dev);
+    db_device_clear(&c.dev);
     api_g_target_clear(&t);
     return 0;
+}
+
+/* New credentials of a device in a registry with CAs must be vouched for
+ * by one of them; the ones the device already has are not checked again. */
+static int check_new_creds(const struct api_env *env, const struct api_g_target *t,
+                           const struct api_device_in *in, struct api_response *resp)
+{
+    struct db_credential old[DB_MAX_CREDENTIALS];
+    struct reg_x509_cas *cas = NULL;
+    struct api_err err;
+    size_t n_old = 0;
+    int rc = load_cas(env, t, &cas, resp);
+
+    if (rc < 0 || !cas)
+        return rc;
+    memset(old, 0, sizeof(old));
+    rc = db_credential_list(env->db, t->dev.rowid, old, &n_old);
+    if (rc < 0) {
+        api_g_db_failure(env, resp, rc, "credential list");
+    } else {
+        rc = api_g_check_device_cas(cas, in, old, n_old, env->now_us, &err);
+        if (rc == -ENOMEM)
+            api_g_oom(resp);
+        else if (rc < 0)
+            api_google_error_from(resp, &err);
+    }
+    for (size_t i = 0; i < n_old; i++)
+        db_credential_clear(&old[i]);
+    reg_x509_cas_free(cas);
+    return rc;
 }
 
 /* [PROTO] id and numId must be empty; a client echoing the device's own
@@ -269,6 +349,8 @@ int api_g_device_patch(const struct api_env *env, const struct api_g_route *rt,
     }
     if (check_identity(&in, &t.dev, resp) < 0)
         goto out;
+    if ((mask & API_DEV_CREDENTIALS) && check_new_creds(env, &t, &in, resp) < 0)
+        goto out;
     if (api_google_device_extra(t.dev.extra_json, &in, mask, &extra) < 0) {
         api_g_oom(resp);
         goto out;
@@ -294,6 +376,33 @@ out:
     return 0;
 }
 
+/* [FIELD udmi#378] Google refused to delete a device still bound to a
+ * gateway, or a gateway with devices bound: unbind first. */
+static int refuse_if_bound(const struct api_env *env, const struct api_g_target *t,
+                           struct api_response *resp)
+{
+    struct reg_gateway_cfg gw;
+    int64_t n = 0;
+    int rc = db_binding_count(env->db, t->dev.rowid, &n);
+
+    if (rc < 0) {
+        api_g_db_failure(env, resp, rc, "binding count");
+        return rc;
+    }
+    if (n == 0)
+        return 0;
+    reg_gateway_cfg_parse(t->dev.extra_json, &gw);
+    if (gw.is_gateway)
+        api_google_error(resp, API_G_FAILED_PRECONDITION,
+                         "The gateway '%s' has %lld device(s) bound to it; unbind them before "
+                         "deleting it.", t->dev.id, (long long)n);
+    else
+        api_google_error(resp, API_G_FAILED_PRECONDITION,
+                         "The device '%s' is bound to %lld gateway(s); unbind it before "
+                         "deleting it.", t->dev.id, (long long)n);
+    return -EBUSY;
+}
+
 int api_g_device_delete(const struct api_env *env, const struct api_g_route *rt,
                         const struct api_request *req, struct api_response *resp)
 {
@@ -301,7 +410,7 @@ int api_g_device_delete(const struct api_env *env, const struct api_g_route *rt,
     int rc;
 
     (void)req;
-    if (api_g_resolve(env, rt, true, &t, resp) < 0)
+    if (api_g_resolve(env, rt, true, &t, resp) < 0 || refuse_if_bound(env, &t, resp) < 0)
         goto out;
     /* The store removes credentials, configs and states with the row. */
     rc = db_device_delete(env->db, t.dev.rowid);

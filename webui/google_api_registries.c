@@ -66,9 +66,8 @@ int api_g_registries_list(const struct api_env *env, const struct api_g_route *r
     return 0;
 }
 
-/* Stores the normalized fields as the row's extra_json. */
-static int registry_row(const struct api_g_route *rt, const struct api_registry_in *in,
-                        int64_t now_us, struct db_registry *reg)
+int api_g_registry_row(const struct api_g_route *rt, const struct api_registry_in *in,
+                       int64_t now_us, struct db_registry *reg)
 {
     snprintf(reg->project, sizeof(reg->project), "%s", rt->project);
     snprintf(reg->location, sizeof(reg->location), "%s", rt->location);
@@ -103,7 +102,7 @@ int api_g_registry_create(const struct api_env *env, const struct api_g_route *r
                          "name: must be empty when creating a registry.");
         goto out;
     }
-    if (registry_row(rt, &in, env->now_us, &reg) < 0) {
+    if (api_g_registry_row(rt, &in, env->now_us, &reg) < 0) {
         api_g_oom(resp);
         goto out;
     }

@@ -155,7 +155,16 @@ static int parse_format(const json_t *v, const char *field, enum db_key_format *
     return -EINVAL;
 }
 
-static int parse_credential(const json_t *e, size_t i, int64_t now_us, struct db_credential *ret,
+static int check_with(const struct api_cred_checker *chk, enum db_key_format format,
+                      const char *pem, int64_t now_us, char *why, size_t why_len)
+{
+    if (chk && chk->check)
+        return chk->check(chk->ud, format, pem, now_us, why, why_len);
+    return reg_cred_check(format, pem, now_us, why, why_len);
+}
+
+static int parse_credential(const json_t *e, size_t i, int64_t now_us,
+                            const struct api_cred_checker *chk, struct db_credential *ret,
                             struct api_err *err)
 {
     char field[96], why[256];
@@ -206,7 +215,7 @@ static int parse_credential(const json_t *e, size_t i, int64_t now_us, struct db
     if (api_g_check_pem(pem, field, err) < 0)
         return -EINVAL;
     why[0] = '\0';
-    if (reg_cred_check(format, json_string_value(pem), now_us, why, sizeof(why)) < 0) {
+    if (check_with(chk, format, json_string_value(pem), now_us, why, sizeof(why)) < 0) {
         api_err_set(err, API_G_INVALID_ARGUMENT, "%s: %s", field,
                     why[0] ? why : "the key does not match its format.");
         return -EINVAL;
@@ -230,7 +239,8 @@ static int parse_credential(const json_t *e, size_t i, int64_t now_us, struct db
     return 0;
 }
 
-static int parse_device_credentials(const json_t *v, int64_t now_us, struct api_device_in *d,
+static int parse_device_credentials(const json_t *v, int64_t now_us,
+                                    const struct api_cred_checker *chk, struct api_device_in *d,
                                     struct api_err *err)
 {
     size_t i;
@@ -246,7 +256,7 @@ static int parse_device_credentials(const json_t *v, int64_t now_us, struct api_
         return -EINVAL;
     }
     json_array_foreach(v, i, e) {
-        int rc = parse_credential(e, i, now_us, &d->creds[d->n_creds], err);
+        int rc = parse_credential(e, i, now_us, chk, &d->creds[d->n_creds], err);
         if (rc < 0)
             return rc;
         d->n_creds++;
@@ -328,16 +338,29 @@ static int parse_device_config(const json_t *v, bool create, struct api_device_i
 int api_google_device_parse(const char *body, size_t len, bool create, int64_t now_us,
                             struct api_device_in *ret, struct api_err *err)
 {
-    struct api_device_in d;
-    const char *key;
-    json_t *root = NULL, *v;
-    int rc;
+    json_t *root = NULL;
+    int rc = api_g_load_object(body, len, "Device", &root, err);
 
-    memset(&d, 0, sizeof(d));
-    rc = api_g_load_object(body, len, "Device", &root, err);
     if (rc < 0)
         return rc;
-    json_object_foreach(root, key, v) {
+    rc = api_google_device_parse_json(root, create, now_us, NULL, ret, err);
+    json_decref(root);
+    return rc;
+}
+
+int api_google_device_parse_json(const json_t *root, bool create, int64_t now_us,
+                                 const struct api_cred_checker *chk, struct api_device_in *ret,
+                                 struct api_err *err)
+{
+    struct api_device_in d;
+    const char *key;
+    json_t *v;
+    int rc = 0;
+
+    memset(&d, 0, sizeof(d));
+    if (api_g_need_type(root, JSON_OBJECT, "device", "object", err) < 0)
+        return -EINVAL;
+    json_object_foreach((json_t *)root, key, v) {
         unsigned bit = api_g_device_field(key, strlen(key));
 
         if (!bit) {
@@ -362,7 +385,7 @@ int api_google_device_parse(const char *body, size_t len, bool create, int64_t n
                 rc = api_g_copy_string(v, "numId", d.num_id, sizeof(d.num_id), err);
             break;
         case API_DEV_CREDENTIALS:
-            rc = parse_device_credentials(v, now_us, &d, err);
+            rc = parse_device_credentials(v, now_us, chk, &d, err);
             break;
         case API_DEV_BLOCKED:
             rc = api_g_need_type(v, json_is_true(v) ? JSON_TRUE : JSON_FALSE, "blocked",
@@ -393,7 +416,6 @@ int api_google_device_parse(const char *body, size_t len, bool create, int64_t n
     memset(&d, 0, sizeof(d));
     rc = 0;
 out:
-    json_decref(root);
     api_device_in_clear(&d);
     return rc;
 }

@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/timeutil.h"
 #include "registry/reg_cred.h"
 #include "registry/reg_names.h"
+#include "registry/reg_x509.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -163,6 +165,26 @@ fail:
     return rc;
 }
 
+/* {publicKeyCertificate: {format, certificate, x509Details}}: the details
+ * are output only, computed here once and stored with the certificate. */
+static int cert_with_details(const char *format, const json_t *cert, json_t **ret)
+{
+    struct reg_x509_details d;
+    char start[40], expiry[40];
+    int rc = reg_x509_details(json_string_value(cert), &d);
+
+    if (rc < 0)
+        return rc == -ENOMEM ? rc : -EINVAL;
+    time_format_rfc3339(d.start_us > 0 ? d.start_us : 0, start, sizeof(start));
+    time_format_rfc3339(d.expiry_us > 0 ? d.expiry_us : 0, expiry, sizeof(expiry));
+    *ret = json_pack("{s:{s:s,s:O,s:{s:s,s:s,s:s,s:s,s:s,s:s}}}", "publicKeyCertificate",
+                     "format", format, "certificate", cert, "x509Details", "issuer", d.issuer,
+                     "subject", d.subject, "startTime", start, "expiryTime", expiry,
+                     "signatureAlgorithm", d.signature_algorithm, "publicKeyType",
+                     d.public_key_type);
+    return *ret ? 0 : -ENOMEM;
+}
+
 /* credentials[i]: {publicKeyCertificate: {format, certificate}}. */
 static int parse_registry_cert(const json_t *e, size_t i, int64_t now_us, json_t **ret,
                                struct api_err *err)
@@ -219,9 +241,7 @@ static int parse_registry_cert(const json_t *e, size_t i, int64_t now_us, json_t
                     why_rsa, why_ec);
         return -EINVAL;
     }
-    *ret = json_pack("{s:{s:s,s:O}}", "publicKeyCertificate", "format", format, "certificate",
-                     cert);
-    return *ret ? 0 : -ENOMEM;
+    return cert_with_details(format, cert, ret);
 }
 
 static const struct repeated event_configs = {
@@ -365,21 +385,33 @@ static int parse_registry_member(const char *key, const json_t *v, int64_t now_u
 int api_google_registry_parse(const char *body, size_t len, bool create, int64_t now_us,
                               struct api_registry_in *ret, struct api_err *err)
 {
-    struct api_registry_in r;
-    const char *key;
-    json_t *root = NULL, *v;
-    int rc;
+    json_t *root = NULL;
+    int rc = api_g_load_object(body, len, "DeviceRegistry", &root, err);
 
-    memset(&r, 0, sizeof(r));
-    rc = api_g_load_object(body, len, "DeviceRegistry", &root, err);
     if (rc < 0)
         return rc;
+    rc = api_google_registry_parse_json(root, create, now_us, ret, err);
+    json_decref(root);
+    return rc;
+}
+
+int api_google_registry_parse_json(const json_t *root, bool create, int64_t now_us,
+                                   struct api_registry_in *ret, struct api_err *err)
+{
+    struct api_registry_in r;
+    const char *key;
+    json_t *v;
+    int rc = 0;
+
+    memset(&r, 0, sizeof(r));
+    if (api_g_need_type(root, JSON_OBJECT, "registry", "object", err) < 0)
+        return -EINVAL;
     r.extra = json_object();
     if (!r.extra) {
         rc = -ENOMEM;
         goto out;
     }
-    json_object_foreach(root, key, v) {
+    json_object_foreach((json_t *)root, key, v) {
         if (json_is_null(v))
             continue;       /* proto3: null is the default value */
         rc = parse_registry_member(key, v, now_us, &r, err);
@@ -397,7 +429,6 @@ int api_google_registry_parse(const char *body, size_t len, bool create, int64_t
     memset(&r, 0, sizeof(r));
     rc = 0;
 out:
-    json_decref(root);
     api_registry_in_clear(&r);
     return rc;
 }

@@ -1,10 +1,13 @@
-/* libFuzzer target for the Google admin API body parsers (webui/google_model.c):
- * the first byte picks DeviceRegistry or Device, create or patch; the rest
- * is the request body. Must never crash or leak; abort() when an accepted
- * body breaks what the handlers rely on: a created resource has a valid id,
- * a device has at most DB_MAX_CREDENTIALS checked credentials, and what is
- * stored (extra_json) is a JSON object that renders back. The same bytes
- * are also fed to the field-mask parsers. */
+/* libFuzzer target for the Google admin API body parsers (webui/google_model_*.c):
+ * the first byte picks DeviceRegistry or Device, create or patch, or one of
+ * the custom methods' requests (modifyCloudToDeviceConfig,
+ * sendCommandToDevice, bind/unbind); the rest is the request body. Must
+ * never crash or leak; abort() when an accepted body breaks what the
+ * handlers rely on: a created resource has a valid id, a device has at
+ * most DB_MAX_CREDENTIALS checked credentials, what is stored (extra_json)
+ * is a JSON object that renders back, payloads are within Google's limits
+ * and a command subfolder holds no MQTT wildcard. The same bytes are also
+ * fed to the field-mask parsers. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +97,29 @@ static void check_device(const char *body, size_t len, bool create)
     api_device_in_clear(&in);
 }
 
+static void check_requests(const char *body, size_t len, int which)
+{
+    struct api_config_in cfg;
+    struct api_command_in cmd;
+    struct api_bind_in bind;
+    struct api_err err;
+
+    memset(&err, 0, sizeof(err));
+    if (which == 0 && api_google_config_parse(body, len, &cfg, &err) == 0) {
+        REQUIRE(cfg.data != NULL && cfg.len <= API_G_MAX_CONFIG_BYTES);
+        REQUIRE(cfg.version_to_update >= 0);
+        api_config_in_clear(&cfg);
+    } else if (which == 1 && api_google_command_parse(body, len, &cmd, &err) == 0) {
+        REQUIRE(cmd.data != NULL && cmd.len <= API_G_MAX_COMMAND_BYTES);
+        REQUIRE(strlen(cmd.subfolder) <= API_G_MAX_SUBFOLDER);
+        REQUIRE(strpbrk(cmd.subfolder, "+#") == NULL);
+        api_command_in_clear(&cmd);
+    } else if (which == 2 && api_google_bind_parse(body, len, &bind, &err) == 0) {
+        REQUIRE(bind.gateway_id[0] != '\0' && bind.device_id[0] != '\0');
+    }
+    REQUIRE(memchr(err.msg, '\0', sizeof(err.msg)) != NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct api_err err;
@@ -102,11 +128,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
-    switch (data[0] & 3) {
+    switch (data[0] & 7) {
     case 0: check_registry((const char *)data + 1, size - 1, true); break;
     case 1: check_registry((const char *)data + 1, size - 1, false); break;
     case 2: check_device((const char *)data + 1, size - 1, true); break;
-    default: check_device((const char *)data + 1, size - 1, false); break;
+    case 3: check_device((const char *)data + 1, size - 1, false); break;
+    case 4: check_requests((const char *)data + 1, size - 1, 0); break;
+    case 5: check_requests((const char *)data + 1, size - 1, 1); break;
+    default: check_requests((const char *)data + 1, size - 1, 2); break;
     }
     /* Field masks arrive as query strings: NUL-terminated text. */
     text = malloc(size);

@@ -7,8 +7,9 @@ The binary comes from IOTCORECTL_BIN (meson sets it), else
 $IOTCORED_SOURCE_ROOT/build/cli/iotcorectl; the tests skip when neither
 exists and fail when IOTCORECTL_BIN names no executable.
 
-Verbs whose server routes do not exist yet (configs update, commands send,
-gateways bind/unbind, devices import) are xfail until they land.
+The verbs that reach live devices or span resources (configs update,
+commands send, gateways bind/unbind, devices import) run against the routes
+tested in depth by test_admin_google.py.
 """
 import base64
 import json
@@ -22,7 +23,6 @@ import helpers as h
 
 P, L = "proj-cli", "us-central1"
 ERR = "ERROR: (iotcorectl) "
-NOT_YET = pytest.mark.xfail(strict=False, reason="route not implemented yet")
 
 
 @pytest.fixture(scope="session")
@@ -466,9 +466,8 @@ def test_help_and_version(ctl):
     assert r.returncode == 0 and re.fullmatch(r"iotcorectl \d+\.\d+\.\d+\n", r.stdout)
 
 
-# ---------------------------------------------------------------- verbs ahead of their routes
+# ---------------------------------------------------------------- device data, gateways, import
 
-@NOT_YET
 def test_configs_update(ctl, tmp_path):
     d = ctl.d
     dev = d.new_device("ES256_PEM", registry=h.unique_id("clireg"), project=P)
@@ -492,7 +491,6 @@ def test_configs_update(ctl, tmp_path):
     assert [x["version"] for x in ctl.json("devices", "configs", "list", *args)] == ["3", "2", "1"]
 
 
-@NOT_YET
 def test_commands_send(ctl):
     d = ctl.d
     dev = d.new_device("ES256_PEM", registry=h.unique_id("clireg"), project=P)
@@ -511,7 +509,6 @@ def test_commands_send(ctl):
         c.close()
 
 
-@NOT_YET
 def test_gateways_bind_unbind(ctl):
     d = ctl.d
     reg = h.unique_id("clireg")
@@ -528,10 +525,9 @@ def test_gateways_bind_unbind(ctl):
     assert rest_ok(d, "GET", bound).get("devices", []) == []
 
 
-@NOT_YET
 def test_devices_import(ctl, tmp_path):
-    # The record shape is this test's guess at the route's contract (one
-    # registry or device per line); align it when the route lands.
+    # The route's record shape: {"registry": {DeviceRegistry}} creates a
+    # registry, {"registry": "ID", "device": {Device}} a device in it.
     d = ctl.d
     reg = h.unique_id("clireg")
     key = h.ec_key()
@@ -542,5 +538,13 @@ def test_devices_import(ctl, tmp_path):
     path = write(tmp_path, "import.jsonl", "".join(json.dumps(x) + "\n" for x in lines))
     r = ctl("devices", "import", path)
     assert r.returncode == 0, r.stderr
+    assert r.stderr.strip() == "Imported 51 records from [%s]." % path
+    assert json.loads(r.stdout) == {"registriesCreated": 1, "devicesCreated": 50}
     assert len(ctl.json("devices", "list", "--registry", reg)) == 50
+    # All or nothing: a file whose last line fails stores none of it.
+    bad = write(tmp_path, "bad.jsonl", json.dumps({"registry": {"id": reg + "-b"}}) + "\n" +
+                json.dumps({"registry": reg + "-b", "device": {"id": "x", "nope": 1}}) + "\n")
+    r = ctl("devices", "import", bad)
+    assert r.returncode == 1 and r.stderr.startswith(ERR + "INVALID_ARGUMENT: line 2: "), r.stderr
+    assert d.rest("GET", REGS + "/" + reg + "-b").status_code == 404
     h.Device(d, P, L, reg, "imp-7", key, "ES256").connect().close()

@@ -945,6 +945,51 @@ static void test_bindings(void) {
     db_close(db);
 }
 
+/* A device created with a config: version 1 holds it, and the next
+ * version is 2 (Google answered a create with version 1). */
+static void test_insert_with_config(void) {
+    char path[512];
+    struct db *db = open_fresh("initial_config.db", path, sizeof path);
+    int64_t reg = add_registry(db, "p", "r");
+    const uint8_t payload[] = {'m', 0x00, 'o', 0xff};
+    struct db_device d, e;
+    struct db_config c;
+    int64_t v = -1;
+
+    memset(&d, 0, sizeof d);
+    d.registry_rowid = reg;
+    snprintf(d.id, sizeof d.id, "with-config");
+    d.created_us = 4242;
+    CHECK_EQ(db_device_insert_config(db, &d, payload, sizeof payload), 0);
+    CHECK(d.rowid > 0 && d.num_id != 0);
+    CHECK_EQ(db_config_latest(db, d.rowid, &c), 0);
+    CHECK_EQ(c.version, 1);
+    CHECK_EQ(c.cloud_update_us, 4242);
+    CHECK_EQ(c.len, sizeof payload);
+    CHECK(memcmp(c.data, payload, sizeof payload) == 0);
+    db_config_clear(&c);
+    CHECK_EQ(db_config_add(db, d.rowid, 1, "x", 1, 5000, &v), 0);
+    CHECK_EQ(v, 2);
+
+    /* NULL, 0 is the empty version 1 of db_device_insert. */
+    memset(&e, 0, sizeof e);
+    e.registry_rowid = reg;
+    snprintf(e.id, sizeof e.id, "without-config");
+    CHECK_EQ(db_device_insert_config(db, &e, NULL, 0), 0);
+    CHECK_EQ(db_config_latest(db, e.rowid, &c), 0);
+    CHECK_EQ(c.version, 1);
+    CHECK_EQ(c.len, 0);
+    db_config_clear(&c);
+
+    /* Failures leave nothing behind: a taken id, a payload pointer missing. */
+    e.rowid = 0;
+    CHECK_EQ(db_device_insert_config(db, &e, payload, sizeof payload), -EEXIST);
+    snprintf(e.id, sizeof e.id, "no-payload");
+    CHECK_EQ(db_device_insert_config(db, &e, NULL, 3), -EINVAL);
+    CHECK_EQ(db_device_get_by_id(db, reg, "no-payload", &d), -ENOENT);
+    db_close(db);
+}
+
 int main(void) {
     /* Later steps build on earlier ones: stop at the first failure. */
     tu_set_fatal(true);
@@ -961,6 +1006,7 @@ int main(void) {
     test_lookup();
     test_reentrant_lists();
     test_bindings();
+    test_insert_with_config();
 
     return tu_finish("test_db");
 }

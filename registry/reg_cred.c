@@ -324,3 +324,24 @@ out:
     ERR_pop_to_mark();
     return r;
 }
+
+int reg_cred_public_key(enum db_key_format format, const char *pem, EVP_PKEY **ret) {
+    if (!ret)
+        return -EINVAL;
+    ERR_set_mark();
+    struct loaded l = { 0 };
+    /* The same acceptance as reg_cred_public_pem: type checked, strength
+     * and expiry not (those were rules at create time). */
+    int r = load_credential(format, pem, NULL, 0, &l);
+    if (r >= 0)
+        r = check_key_type(format, l.pkey_view, false, NULL, 0);
+    if (r >= 0) {
+        if (EVP_PKEY_up_ref(l.pkey_view) == 1)
+            *ret = l.pkey_view;
+        else
+            r = -ENOMEM;
+    }
+    loaded_free(&l);
+    ERR_pop_to_mark();
+    return r;
+}

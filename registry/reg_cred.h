@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #include "db/db.h"
 
 enum reg_key_type {
@@ -40,3 +42,8 @@ int reg_cred_check(enum db_key_format format, const char *pem, int64_t now_us, c
  * not judged here (they are rules for accepting a credential, above).
  * -ENOMEM. *ret_pem untouched on failure. */
 int reg_cred_public_pem(enum db_key_format format, const char *pem, char **ret_pem);
+
+/* The parsed public key of a stored credential (a new reference: the
+ * caller EVP_PKEY_free()s it), the key type checked against the format.
+ * -EINVAL if it does not parse. Used through reg_keycache on hot paths. */
+int reg_cred_public_key(enum db_key_format format, const char *pem, EVP_PKEY **ret);

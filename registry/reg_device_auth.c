@@ -4,6 +4,7 @@
  * and token shape first (no store access for garbage), then the store
  * lookup, blocked, usable credentials, and last the JWT rules. */
 #include "registry/reg_device_auth.h"
+#include "registry/reg_keycache.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -38,7 +39,7 @@ enum reg_auth_reason reg_google_authenticate(struct db *db, const char *client_i
     struct db_credential creds[DB_MAX_CREDENTIALS];
     memset(creds, 0, sizeof(creds));
     size_t n_creds = 0;
-    char *pems[DB_MAX_CREDENTIALS] = { 0 };
+    EVP_PKEY *pkeys[DB_MAX_CREDENTIALS] = { 0 };
     struct reg_jwt_key keys[DB_MAX_CREDENTIALS];
     size_t key_pos[DB_MAX_CREDENTIALS];
     size_t n_keys = 0;
@@ -90,7 +91,8 @@ enum reg_auth_reason reg_google_authenticate(struct db *db, const char *client_i
         any_live = true;
         /* A stored credential that no longer parses (written by an older
          * version, or by hand) is skipped so the others still work. */
-        rc = reg_cred_public_pem(creds[i].format, creds[i].key_pem, &pems[n_keys]);
+        /* Parsed once per credential text and cached (reg_keycache). */
+        rc = reg_keycache_get(creds[i].format, creds[i].key_pem, &pkeys[n_keys]);
         if (rc == -ENOMEM) {
             r = REG_AUTH_STORE_ERROR;
             goto fail;
@@ -98,7 +100,8 @@ enum reg_auth_reason reg_google_authenticate(struct db *db, const char *client_i
         if (rc < 0)
             continue;
         keys[n_keys].type = reg_cred_format_key_type(creds[i].format);
-        keys[n_keys].public_pem = pems[n_keys];
+        keys[n_keys].pkey = pkeys[n_keys];
+        keys[n_keys].public_pem = NULL;
         key_pos[n_keys] = i;
         n_keys++;
     }
@@ -120,7 +123,7 @@ enum reg_auth_reason reg_google_authenticate(struct db *db, const char *client_i
     a.token.key_index = key_pos[a.token.key_index];
 
     for (size_t i = 0; i < n_keys; i++)
-        free(pems[i]);
+        EVP_PKEY_free(pkeys[i]);
     for (size_t i = 0; i < n_creds; i++)
         db_credential_clear(&creds[i]);
     *ret = a;
@@ -128,7 +131,7 @@ enum reg_auth_reason reg_google_authenticate(struct db *db, const char *client_i
 
 fail:
     for (size_t i = 0; i < n_keys; i++)
-        free(pems[i]);
+        EVP_PKEY_free(pkeys[i]);
     for (size_t i = 0; i < n_creds; i++)
         db_credential_clear(&creds[i]);
     reg_google_auth_clear(&a);

@@ -1,13 +1,14 @@
 /* Google-style device JWT verification (DESIGN.md "Google token rules").
  * The expected algorithm comes from the stored key type, never from the
  * token: RS256 for RSA credentials, ES256 for P-256 ones; 'none', HS* and
- * everything else are refused before any signature check (libjwt 1.10 would
- * accept an HS256 token keyed with the public-key PEM text). jwt.h is
- * included only in registry/reg_jwt*.c. */
+ * everything else are refused before any signature check, and the check
+ * itself uses only the scheme of the credential's key type. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <openssl/evp.h>
 
 #include "registry/reg_cred.h"
 
@@ -46,10 +47,12 @@ struct reg_jwt_rules {
     int64_t refresh_interval;    /* seconds; 0 = Google's rule alone */
 };
 
-/* One usable (non-expired) credential of the device. */
+/* One usable (non-expired) credential of the device: its parsed key, or
+ * (tests, tools) the SPKI PEM text of it, parsed on use. */
 struct reg_jwt_key {
     enum reg_key_type type;
     const char *public_pem;      /* borrowed: SPKI PEM from reg_cred_public_pem */
+    EVP_PKEY *pkey;              /* borrowed; NULL = use public_pem */
 };
 
 struct reg_jwt_result {

@@ -44,8 +44,8 @@ static const char rsa_pem[] =
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const struct reg_jwt_key keys[] = {
-        { REG_KEY_EC_P256, ec_pem },
-        { REG_KEY_RSA, rsa_pem },
+        { REG_KEY_EC_P256, ec_pem, NULL },
+        { REG_KEY_RSA, rsa_pem, NULL },
     };
     const struct reg_jwt_rules rules = {
         .audience = "fuzz-project",

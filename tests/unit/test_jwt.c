@@ -45,8 +45,8 @@ static enum reg_auth_reason verify_with(const char *tok, const struct reg_jwt_ke
 /* Every key the device might have: both types, so alg decides. */
 static enum reg_auth_reason verify_all(const char *tok, struct reg_jwt_result *res) {
     struct reg_jwt_key keys[] = {
-        { REG_KEY_RSA, rsa_a_pem },
-        { REG_KEY_EC_P256, ec_a_pem },
+        { REG_KEY_RSA, rsa_a_pem, NULL },
+        { REG_KEY_EC_P256, ec_a_pem, NULL },
     };
     return verify_with(tok, keys, 2, &rules, res);
 }
@@ -65,7 +65,7 @@ static void test_valid(void) {
     char *junk = malloc(n + 8);
     memcpy(junk, t, n);
     memcpy(junk + n, "XXXXXXXX", 8);
-    struct reg_jwt_key rk = { REG_KEY_RSA, rsa_a_pem };
+    struct reg_jwt_key rk = { REG_KEY_RSA, rsa_a_pem, NULL };
     CHECK_REASON(reg_jwt_verify(junk, n, &rk, 1, &rules, now, &res), REG_AUTH_OK);
     CHECK_REASON(reg_jwt_verify(junk, n + 1, &rk, 1, &rules, now, &res), REG_AUTH_BAD_SIGNATURE);
     free(junk);
@@ -89,7 +89,7 @@ static void test_valid(void) {
               "\"exp\":1700003600}",
               TU_SIG_RS256, rsa_a);
     {
-        struct reg_jwt_key k = { REG_KEY_RSA, rsa_a_pem };
+        struct reg_jwt_key k = { REG_KEY_RSA, rsa_a_pem, NULL };
         CHECK_REASON(reg_jwt_verify(t, strlen(t), &k, 1, &rules, 1700000000, &res), REG_AUTH_OK);
         CHECK(res.deadline == 1700003600 + 600);
     }
@@ -140,7 +140,7 @@ static void test_alg_confusion(void) {
             printf("note: libjwt still accepts HS256 keyed with the %s PEM (guard needed)\n",
                    i ? "EC" : "RSA");
         jwt_free(jwt);
-        struct reg_jwt_key k = { types[i], pems[i] };
+        struct reg_jwt_key k = { types[i], pems[i], NULL };
         CHECK_REASON(verify_with(t, &k, 1, &rules, &res), REG_AUTH_ALG_MISMATCH);
         CHECK_REASON(verify_all(t, &res), REG_AUTH_ALG_MISMATCH);
         free(t);
@@ -148,18 +148,18 @@ static void test_alg_confusion(void) {
 
     /* ES256 token, RSA-only device; RS256 token, EC-only device. */
     char *t = forge(H_ES, c, TU_SIG_ES256, ec_a);
-    struct reg_jwt_key rsa_only[] = { { REG_KEY_RSA, rsa_a_pem }, { REG_KEY_RSA, rsa_b_pem } };
+    struct reg_jwt_key rsa_only[] = { { REG_KEY_RSA, rsa_a_pem, NULL }, { REG_KEY_RSA, rsa_b_pem, NULL } };
     CHECK_REASON(verify_with(t, rsa_only, 2, &rules, &res), REG_AUTH_ALG_MISMATCH);
     free(t);
     t = forge(H_RS, c, TU_SIG_RS256, rsa_a);
-    struct reg_jwt_key ec_only[] = { { REG_KEY_EC_P256, ec_a_pem } };
+    struct reg_jwt_key ec_only[] = { { REG_KEY_EC_P256, ec_a_pem, NULL } };
     CHECK_REASON(verify_with(t, ec_only, 1, &rules, &res), REG_AUTH_ALG_MISMATCH);
     /* No keys at all, or keys without PEM text: never a NULL key to libjwt. */
     CHECK_REASON(verify_with(t, NULL, 0, &rules, &res), REG_AUTH_ALG_MISMATCH);
-    struct reg_jwt_key empty[] = { { REG_KEY_RSA, NULL }, { REG_KEY_RSA, "" } };
+    struct reg_jwt_key empty[] = { { REG_KEY_RSA, NULL, NULL }, { REG_KEY_RSA, "", NULL } };
     CHECK_REASON(verify_with(t, empty, 2, &rules, &res), REG_AUTH_ALG_MISMATCH);
     /* A key labelled RSA whose PEM is really EC: libjwt refuses. */
-    struct reg_jwt_key mislabeled[] = { { REG_KEY_RSA, ec_a_pem } };
+    struct reg_jwt_key mislabeled[] = { { REG_KEY_RSA, ec_a_pem, NULL } };
     CHECK_REASON(verify_with(t, mislabeled, 1, &rules, &res), REG_AUTH_BAD_SIGNATURE);
     free(t);
 
@@ -201,9 +201,9 @@ static void test_signature(void) {
     /* Several keys: the second one verifies, key_index says so. */
     t = forge(H_RS, c, TU_SIG_RS256, rsa_b);
     struct reg_jwt_key keys[] = {
-        { REG_KEY_RSA, rsa_a_pem },
-        { REG_KEY_RSA, rsa_b_pem },
-        { REG_KEY_EC_P256, ec_a_pem },
+        { REG_KEY_RSA, rsa_a_pem, NULL },
+        { REG_KEY_RSA, rsa_b_pem, NULL },
+        { REG_KEY_EC_P256, ec_a_pem, NULL },
     };
     memset(&res, 0, sizeof(res));
     CHECK_REASON(verify_with(t, keys, 3, &rules, &res), REG_AUTH_OK);
@@ -311,7 +311,7 @@ static void test_refresh(void) {
     struct reg_jwt_result res;
     struct reg_jwt_rules r = rules;
     r.refresh_interval = 3600;
-    struct reg_jwt_key k = { REG_KEY_EC_P256, ec_a_pem };
+    struct reg_jwt_key k = { REG_KEY_EC_P256, ec_a_pem, NULL };
 
     /* iat + refresh comes first. */
     char *c = tu_claims(now - 100, now + 3000, "my-project");
@@ -382,7 +382,7 @@ static void test_header(void) {
 
 static void test_not_jwt(void) {
     struct reg_jwt_result res;
-    struct reg_jwt_key k = { REG_KEY_EC_P256, ec_a_pem };
+    struct reg_jwt_key k = { REG_KEY_EC_P256, ec_a_pem, NULL };
     const char *bad[] = {
         "", "abc", "a.b.c", "e30.e30", "e30.e30.e30.e30", "e30.e30.e30.", "..", ".e30.abc",
         "e30..abc", "e3 0.e30.e30", "e30.e30.e30\n", " e30.e30.e30", "e30.e30.e30 ",

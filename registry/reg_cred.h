@@ -47,3 +47,8 @@ int reg_cred_public_pem(enum db_key_format format, const char *pem, char **ret_p
  * caller EVP_PKEY_free()s it), the key type checked against the format.
  * -EINVAL if it does not parse. Used through reg_keycache on hot paths. */
 int reg_cred_public_key(enum db_key_format format, const char *pem, EVP_PKEY **ret);
+
+#define REG_CRED_DIGEST_LEN 32
+/* SHA-256 of a stored credential's format and text: identifies it across
+ * edits of the device's credential list. */
+void reg_cred_digest(enum db_key_format format, const char *pem, unsigned char out[REG_CRED_DIGEST_LEN]);

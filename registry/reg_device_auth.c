@@ -121,6 +121,8 @@ enum reg_auth_reason reg_google_authenticate(struct db *db, const char *client_i
     if (r != REG_AUTH_OK)
         goto fail;
     a.token.key_index = key_pos[a.token.key_index];
+    reg_cred_digest(creds[a.token.key_index].format, creds[a.token.key_index].key_pem,
+                    a.credential_digest);
 
     for (size_t i = 0; i < n_keys; i++)
         EVP_PKEY_free(pkeys[i]);
@@ -136,4 +138,24 @@ fail:
         db_credential_clear(&creds[i]);
     reg_google_auth_clear(&a);
     return r;
+}
+
+int reg_credential_still_live(struct db *db, int64_t device_rowid,
+                              const unsigned char digest[REG_CRED_DIGEST_LEN], int64_t now)
+{
+    struct db_credential creds[DB_MAX_CREDENTIALS];
+    size_t n = 0;
+    int found = 0;
+
+    int r = db_credential_list(db, device_rowid, creds, &n);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char d[REG_CRED_DIGEST_LEN];
+        reg_cred_digest(creds[i].format, creds[i].key_pem, d);
+        if (memcmp(d, digest, sizeof(d)) == 0 && credential_live(&creds[i], now))
+            found = 1;
+        db_credential_clear(&creds[i]);
+    }
+    return found;
 }

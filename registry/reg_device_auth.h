@@ -14,8 +14,16 @@ struct reg_google_auth {
     struct db_registry registry;     /* owned fields: release with reg_google_auth_clear */
     struct db_device device;
     struct reg_jwt_result token;
+    /* Which credential verified the token (reg_cred_digest of its stored
+     * text): removing that one ends the session. */
+    unsigned char credential_digest[REG_CRED_DIGEST_LEN];
 };
 void reg_google_auth_clear(struct reg_google_auth *a);
+
+/* Whether the device still has, live (not expired at now), the credential
+ * whose digest is given. 1 yes, 0 no, negative on a store error. */
+int reg_credential_still_live(struct db *db, int64_t device_rowid,
+                              const unsigned char digest[REG_CRED_DIGEST_LEN], int64_t now);
 
 /* rules->audience is ignored: the project from the client id is used.
  * Returns REG_AUTH_OK (and *ret filled; caller clears) or the refusal reason

@@ -15,8 +15,7 @@ struct entry {
 
 static struct entry cache[REG_KEYCACHE_SLOTS];
 
-static void digest_of(enum db_key_format format, const char *pem,
-                      unsigned char out[SHA256_DIGEST_LENGTH])
+void reg_cred_digest(enum db_key_format format, const char *pem, unsigned char out[REG_CRED_DIGEST_LEN])
 {
     unsigned char f = (unsigned char)format;
     SHA256_CTX c;
@@ -38,7 +37,7 @@ int reg_keycache_get(enum db_key_format format, const char *pem, EVP_PKEY **ret)
 
     if (!pem || !ret)
         return -EINVAL;
-    digest_of(format, pem, d);
+    reg_cred_digest(format, pem, d);
     memcpy(&slot, d, sizeof(slot));
     struct entry *e = &cache[slot % REG_KEYCACHE_SLOTS];
     if (e->pkey && memcmp(e->digest, d, sizeof(d)) == 0) {

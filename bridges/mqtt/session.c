@@ -146,21 +146,12 @@ int sess_hub_device_changed(struct sess_hub *hub, int64_t device_rowid, bool del
     }
     if (r >= 0)
         db_device_clear(&d);
-    /* A credential change closes the session unless a usable credential
-     * remains (Google: removing or expiring the key ends access). */
-    struct db_credential creds[DB_MAX_CREDENTIALS];
-    size_t n = 0;
-    int64_t now_us = time_now_unix_us();
-    bool usable = false;
-    if (db_credential_list(hub->db, device_rowid, creds, &n) >= 0) {
-        for (size_t i = 0; i < n; i++) {
-            if (creds[i].expiration_us == 0 || creds[i].expiration_us > now_us)
-                usable = true;
-            db_credential_clear(&creds[i]);
-        }
-    }
-    if (!usable) {
-        sess_close(s, "credentials removed");
+    /* Removing (or expiring) the credential the session authenticated with
+     * ends it, even when the device keeps other keys. */
+    int live = reg_credential_still_live(hub->db, device_rowid, s->auth.credential_digest,
+                                         time_now_unix());
+    if (live == 0) {
+        sess_close(s, "credential removed");
         return 1;
     }
     return 0;

@@ -295,6 +295,8 @@ void sess_on_transport_closed(struct sess *s)
     free(s->ups);
     free(s->downs);
     free(s->acks);
+    for (size_t i = 0; i < s->n_subs; i++)
+        free(s->subs[i].filter);
     free(s->subs);
     free(s->routes);
     free(s->attached);
@@ -393,9 +395,9 @@ static bool alloc_tables(struct sess *s)
      * max_inflight_messages); drops are acked in order through this ring. */
     s->acks_cap = 4 * n + 64;
     s->acks = calloc(s->acks_cap, sizeof(*s->acks));
-    s->subs = calloc(s->hub->cfg.max_subscriptions ? s->hub->cfg.max_subscriptions : 1,
-                     sizeof(*s->subs));
-    return s->ups && s->downs && s->acks && s->subs;
+    /* Subscriptions grow on demand: most devices hold two (config and
+     * commands), and idle memory per device is what the daemon is judged on. */
+    return s->ups && s->downs && s->acks;
 }
 
 static void on_up_connack(void *ud, uint8_t rc, bool session_present)
@@ -744,6 +746,28 @@ static int handle_connect(struct sess *s, const struct mqtt_connect *c)
     return 0;
 }
 
+/* Room for one more subscription (doubling, capped by max_subscriptions). */
+static bool grow_subs(struct sess *s)
+{
+    if (s->n_subs < s->cap_subs)
+        return true;
+    size_t ncap = s->cap_subs ? s->cap_subs * 2 : 2;
+    if (ncap > s->hub->cfg.max_subscriptions)
+        ncap = s->hub->cfg.max_subscriptions;
+    struct sub_entry *n = realloc(s->subs, ncap * sizeof(*n));
+    if (!n)
+        return false;
+    s->subs = n;
+    s->cap_subs = ncap;
+    return s->n_subs < s->cap_subs;
+}
+
+void sess_sub_remove(struct sess *s, size_t j)
+{
+    free(s->subs[j].filter);
+    s->subs[j] = s->subs[--s->n_subs];
+}
+
 static int handle_subscribe(struct sess *s, const struct mqtt_subscribe *sub)
 {
     struct pending_suback *ps = NULL;
@@ -791,14 +815,17 @@ static int handle_subscribe(struct sess *s, const struct mqtt_subscribe *sub)
                 memcmp(s->subs[j].filter, f->filter.p, f->filter.len) == 0)
                 e = &s->subs[j];
         if (!e) {
-            if (s->n_subs >= s->hub->cfg.max_subscriptions) {
+            char *copy = NULL;
+            if (s->n_subs >= s->hub->cfg.max_subscriptions || !grow_subs(s) ||
+                !(copy = malloc(f->filter.len + 1))) {
                 ps->codes[i] = MQTT_SUBACK_FAILURE;
                 continue;
             }
+            memcpy(copy, f->filter.p, f->filter.len);
+            copy[f->filter.len] = '\0';
             e = &s->subs[s->n_subs++];
+            e->filter = copy;
         }
-        memcpy(e->filter, f->filter.p, f->filter.len);
-        e->filter[f->filter.len] = '\0';
         e->qos = qos;
         e->kind = kind;
         e->device_rowid = target_rowid;
@@ -857,7 +884,7 @@ static int handle_unsubscribe(struct sess *s, const struct mqtt_subscribe *uns)
                 up_filters[n_up].qos = 0;
                 n_up++;
             }
-            s->subs[j] = s->subs[--s->n_subs];
+            sess_sub_remove(s, j);
             break;
         }
     }

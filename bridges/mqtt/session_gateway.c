@@ -110,7 +110,7 @@ static void detach(struct sess *s, struct attached *a)
             up_filters[n_up].qos = 0;
             n_up++;
         }
-        s->subs[j] = s->subs[--s->n_subs];
+        sess_sub_remove(s, j);
     }
     if (n_up && s->up) {
         uint16_t pid;

@@ -59,7 +59,7 @@ struct ack_entry {
 };
 
 struct sub_entry {
-    char filter[SUB_FILTER_MAX];     /* device-side filter */
+    char *filter;                    /* owned, device-side filter (< SUB_FILTER_MAX) */
     uint8_t qos;
     enum google_sub_kind kind;
     int64_t device_rowid;            /* the device the filter names (self or attached) */
@@ -129,8 +129,8 @@ struct sess {
     size_t acks_head, acks_count, acks_cap;
     uint16_t next_device_pid;
 
-    struct sub_entry *subs;
-    size_t n_subs;
+    struct sub_entry *subs;          /* owned, grown on demand up to max_subscriptions */
+    size_t n_subs, cap_subs;
     struct pending_suback pending[PENDING_SUBACKS];
 };
 
@@ -159,6 +159,8 @@ void sess_rearm_timer(struct sess *s);
 int sess_process_input(struct sess *s);
 struct sess *sess_hub_find(struct sess_hub *h, int64_t rowid);
 const struct sub_entry *sess_sub_match(const struct sess *s, const char *topic, size_t len);
+/* Removes subscription j (frees its filter; the last one moves into j). */
+void sess_sub_remove(struct sess *s, size_t j);
 
 /* ---- session_config.c ---- */
 /* Sends the latest config of device_rowid (self or attached) on

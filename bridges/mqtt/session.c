@@ -297,6 +297,8 @@ void sess_on_transport_closed(struct sess *s)
     free(s->acks);
     for (size_t i = 0; i < s->n_subs; i++)
         free(s->subs[i].filter);
+    for (size_t i = 0; i < PENDING_SUBACKS; i++)
+        free(s->pending[i]);
     free(s->subs);
     free(s->routes);
     free(s->attached);
@@ -599,8 +601,8 @@ static void on_up_suback(void *ud, uint16_t pid, const uint8_t *codes, size_t n)
 {
     struct sess *s = ud;
     for (size_t i = 0; i < PENDING_SUBACKS; i++) {
-        struct pending_suback *ps = &s->pending[i];
-        if (!ps->used || ps->upstream_pid != pid)
+        struct pending_suback *ps = s->pending[i];
+        if (!ps || ps->upstream_pid != pid)
             continue;
         size_t k = 0;
         for (size_t j = 0; j < ps->count; j++) {
@@ -610,8 +612,9 @@ static void on_up_suback(void *ud, uint16_t pid, const uint8_t *codes, size_t n)
                 ps->codes[j] = MQTT_SUBACK_FAILURE;
             k++;
         }
+        s->pending[i] = NULL;
         EMIT(s, 4 + ps->count, mqtt_encode_suback(&w_, ps->device_pid, ps->codes, ps->count));
-        ps->used = false;
+        free(ps);
         return;
     }
 }
@@ -773,16 +776,21 @@ static int handle_subscribe(struct sess *s, const struct mqtt_subscribe *sub)
     struct pending_suback *ps = NULL;
     struct mqtt_topic_qos up_filters[MQTT_MAX_FILTERS];
     char up_names[MQTT_MAX_FILTERS][SUB_FILTER_MAX];
-    size_t n_up = 0;
+    size_t n_up = 0, slot = PENDING_SUBACKS;
 
     for (size_t i = 0; i < PENDING_SUBACKS; i++)
-        if (!s->pending[i].used)
-            ps = &s->pending[i];
-    if (!ps) {
+        if (!s->pending[i])
+            slot = i;
+    if (slot == PENDING_SUBACKS) {
         sess_close(s, "too many SUBSCRIBEs awaiting the broker");
         return -EPROTO;
     }
-    memset(ps, 0, sizeof(*ps));
+    /* Allocated per SUBSCRIBE: an idle session keeps none. */
+    ps = calloc(1, sizeof(*ps));
+    if (!ps) {
+        sess_close(s, "out of memory");
+        return -ENOMEM;
+    }
     ps->device_pid = sub->packet_id;
     ps->count = sub->count;
     for (size_t i = 0; i < sub->count; i++) {
@@ -842,6 +850,7 @@ static int handle_subscribe(struct sess *s, const struct mqtt_subscribe *sub)
     }
     if (n_up && s->up && upstream_subscribe(s->up, up_filters, n_up, &ps->upstream_pid) >= 0) {
         ps->used = true;     /* SUBACK when the broker's SUBACK arrives */
+        s->pending[slot] = ps;
     } else {
         for (size_t i = 0; i < ps->count; i++)
             if (ps->waits_upstream[i])
@@ -857,6 +866,8 @@ static int handle_subscribe(struct sess *s, const struct mqtt_subscribe *sub)
         if (cs && sess_target(s, (const uint8_t *)cs->filter, strlen(cs->filter), &target, &r2))
             sess_config_deliver(s, rowid, target.device, cs->qos);
     }
+    if (!ps->used)
+        free(ps);
     return 0;
 }
 

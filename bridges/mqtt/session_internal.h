@@ -131,7 +131,8 @@ struct sess {
 
     struct sub_entry *subs;          /* owned, grown on demand up to max_subscriptions */
     size_t n_subs, cap_subs;
-    struct pending_suback pending[PENDING_SUBACKS];
+    /* SUBSCRIBEs awaiting the broker's SUBACK (owned; NULL = free slot). */
+    struct pending_suback *pending[PENDING_SUBACKS];
 };
 
 struct sess_hub {

@@ -3,12 +3,15 @@
  * (keep-alive reuses the per-session struct): it routes and frames the
  * request, authenticates the Bearer JWT before reading any body (so an
  * unauthenticated peer cannot make us buffer), collects the body up to
- * max_body, and answers in Google's error envelope. An event is answered
- * 200 only once the broker has acknowledged it on the service link
- * (DESIGN.md: acknowledge only what the broker has). */
+ * max_body, and answers in Google's error envelope. Once the body (or the
+ * getConfig query) is parsed, gatewayInfo decides whom the request acts for
+ * (resolve_gateway). An event is answered 200 only once the broker has
+ * acknowledged it on the service link (DESIGN.md: acknowledge only what
+ * the broker has). */
 #include "bridges/http/devhttp.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,7 @@
 #include "common/timeutil.h"
 #include "db/db.h"
 #include "registry/reg_device_auth.h"
+#include "registry/reg_gateway.h"
 
 #define DEVHTTP_DEFAULT_MAX_BODY (1024 * 1024)
 #define DEVHTTP_WRITE_CHUNK 16384
@@ -73,7 +77,13 @@ struct dh_conn {
     struct devhttp_target target;
     struct reg_google_auth auth;        /* owned fields; zeroed until authenticated */
     struct reg_registry_cfg *routes;    /* owned; NULL when the registry has none */
+    /* The device the request acts for: the authenticated one, or the one
+     * a gateway delegates to (gatewayInfo.delegatedDeviceId). Its topics,
+     * state history, config and timestamps are used. */
+    int64_t subject_rowid;
+    char subject_id[DB_ID_MAX];
     int64_t local_version;
+    struct devhttp_gateway_info query_gateway;  /* getConfig's gatewayInfo.* */
     struct buf body;
     lws_sorted_usec_list_t deadline;
     /* the answer */
@@ -306,10 +316,209 @@ static struct devhttp_ident ident_of(const struct dh_conn *c)
         .project = c->auth.registry.project,
         .location = c->auth.registry.location,
         .registry = c->auth.registry.id,
-        .device = c->auth.device.id,
+        .device = c->subject_id,
         .routes = c->routes,
     };
     return id;
+}
+
+/* ---- gatewayInfo [reference 2 GatewayInfo, 1.5 "Gateway auth"] ---- */
+
+static void log_gateway_refusal(const struct dh_conn *c, const char *gateway, const char *device,
+                                const char *reason)
+{
+    char cid[160], g[280], d[280];
+
+    log_info("http-devices: %s refused client_id=\"%s\" peer=%s gateway=\"%s\" device=\"%s\" "
+             "reason=%s",
+             devhttp_route_name(c->target.route),
+             log_escape(cid, sizeof(cid), c->target.client_id, c->target.client_id_len), c->peer,
+             log_escape(g, sizeof(g), gateway, strlen(gateway)),
+             log_escape(d, sizeof(d), device, strlen(device)), reason);
+}
+
+/* Answers 403 PERMISSION_DENIED with msg and logs reason; returns -EACCES. */
+static int refuse_gateway(struct dh_conn *c, const char *gateway, const char *device,
+                          const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int refuse_gateway(struct dh_conn *c, const char *gateway, const char *device,
+                          const char *reason, const char *fmt, ...)
+{
+    struct devhttp_err e;
+    va_list ap;
+
+    log_gateway_refusal(c, gateway, device, reason);
+    e.status = DEVHTTP_G_PERMISSION_DENIED;
+    e.http = devhttp_gstatus_http(e.status);
+    va_start(ap, fmt);
+    vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+    va_end(ap);
+    reply_error(c, &e);
+    return -EACCES;
+}
+
+static int refuse_store_error(struct dh_conn *c, const char *what)
+{
+    struct devhttp_err e;
+
+    log_err("http-devices: %s for a gateway request failed: %s", what, db_last_error(dh.db));
+    devhttp_auth_refusal(REG_AUTH_STORE_ERROR, &e);
+    reply_error(c, &e);
+    return -EIO;
+}
+
+/* The device named id (string id or numId) in the authenticated device's
+ * registry: gateways and the devices they serve never cross registries.
+ * Returns 0, -ENOENT, or another negative errno on a store error. */
+static int lookup_in_registry(const struct dh_conn *c, const char *id, struct db_device *ret)
+{
+    int rc = db_device_lookup(dh.db, c->auth.registry.project, c->auth.registry.location,
+                              c->auth.registry.id, id, NULL, ret);
+    return rc == -EINVAL ? -ENOENT : rc;
+}
+
+static const char *gw_auth_name(enum reg_gateway_auth a)
+{
+    switch (a) {
+    case REG_GW_AUTH_ASSOCIATION_ONLY: return "ASSOCIATION_ONLY";
+    case REG_GW_AUTH_DEVICE_AUTH_TOKEN_ONLY: return "DEVICE_AUTH_TOKEN_ONLY";
+    case REG_GW_AUTH_ASSOCIATION_AND_DEVICE_AUTH_TOKEN: return "ASSOCIATION_AND_DEVICE_AUTH_TOKEN";
+    case REG_GW_AUTH_UNSPECIFIED: break;
+    }
+    return "GATEWAY_AUTH_METHOD_UNSPECIFIED";
+}
+
+/* gatewayInfo.delegatedDeviceId: the path and the Bearer JWT are the
+ * gateway's (already authenticated, not blocked); it acts for device_id.
+ * gatewayAuthMethod decides as for an MQTT attach, except that HTTP has no
+ * attach payload: the device's own JWT cannot be presented alongside the
+ * gateway's, so the methods that need it refuse (the device may instead
+ * call with its own JWT and gatewayInfo.gatewayId). */
+static int act_for_device(struct dh_conn *c, const char *device_id)
+{
+    const char *gw_id = c->auth.device.id;
+    struct reg_gateway_cfg gw;
+    struct db_device d;
+    int rc;
+
+    reg_gateway_cfg_parse(c->auth.device.extra_json, &gw);
+    if (!gw.is_gateway)
+        return refuse_gateway(c, gw_id, device_id, "not-a-gateway",
+                              "The device '%s' is not a gateway: it cannot act for device '%s'.",
+                              gw_id, device_id);
+    if (gw.auth == REG_GW_AUTH_UNSPECIFIED)
+        return refuse_gateway(c, gw_id, device_id, "auth-method-unspecified",
+                              "The gateway '%s' has no gatewayAuthMethod: no device may use it.",
+                              gw_id);
+    if (gw.auth != REG_GW_AUTH_ASSOCIATION_ONLY)
+        return refuse_gateway(c, gw_id, device_id, "device-token-required",
+                              "The gateway '%s' uses %s, which needs the device's own JWT; a "
+                              "gateway cannot present it over HTTP. Call with the device's path "
+                              "and JWT and gatewayInfo.gatewayId instead.",
+                              gw_id, gw_auth_name(gw.auth));
+    memset(&d, 0, sizeof(d));
+    rc = lookup_in_registry(c, device_id, &d);
+    if (rc == -ENOENT)
+        return refuse_gateway(c, gw_id, device_id, "unknown-device",
+                              "The device '%s' does not exist in this registry.", device_id);
+    if (rc < 0)
+        return refuse_store_error(c, "looking up the delegated device");
+    int64_t rowid = d.rowid;
+    bool blocked = d.blocked;
+    char subject[DB_ID_MAX];
+    memcpy(subject, d.id, sizeof(subject));     /* the string id, even for a numId */
+    db_device_clear(&d);
+    if (rowid == c->auth.device.rowid)
+        return refuse_gateway(c, gw_id, device_id, "self",
+                              "A gateway does not delegate to itself: leave gatewayInfo unset.");
+    if (blocked)
+        return refuse_gateway(c, gw_id, device_id, "blocked-device",
+                              "The device '%s' is blocked.", device_id);
+    rc = db_binding_exists(dh.db, c->auth.device.rowid, rowid);
+    if (rc < 0)
+        return refuse_store_error(c, "checking the gateway binding");
+    if (rc == 0)
+        return refuse_gateway(c, gw_id, device_id, "not-bound",
+                              "The device '%s' is not bound to the gateway '%s'.", device_id,
+                              gw_id);
+    c->subject_rowid = rowid;
+    memcpy(c->subject_id, subject, sizeof(c->subject_id));
+    /* Best effort, as on MQTT attach. */
+    reg_gateway_mark_accessed(dh.db, rowid, gw_id, time_now_unix_us());
+    return 0;
+}
+
+/* gatewayInfo.gatewayId: the path and the Bearer JWT are the device's own
+ * (already authenticated, not blocked); the request comes through the
+ * gateway gateway_id. The device's JWT was presented, so every method but
+ * UNSPECIFIED can be satisfied; the association ones also need the
+ * binding. */
+static int come_through_gateway(struct dh_conn *c, const char *gateway_id)
+{
+    const char *dev_id = c->auth.device.id;
+    struct reg_gateway_cfg gw;
+    struct db_device g;
+    char gw_id[DB_ID_MAX];
+    int rc;
+
+    memset(&g, 0, sizeof(g));
+    rc = lookup_in_registry(c, gateway_id, &g);
+    if (rc == -ENOENT)
+        return refuse_gateway(c, gateway_id, dev_id, "unknown-gateway",
+                              "The gateway '%s' does not exist in this registry.", gateway_id);
+    if (rc < 0)
+        return refuse_store_error(c, "looking up the gateway");
+    reg_gateway_cfg_parse(g.extra_json, &gw);
+    int64_t rowid = g.rowid;
+    bool blocked = g.blocked;
+    memcpy(gw_id, g.id, sizeof(gw_id));
+    db_device_clear(&g);
+    if (rowid == c->auth.device.rowid)
+        return refuse_gateway(c, gw_id, dev_id, "self",
+                              "A gateway does not go through itself: leave gatewayInfo unset.");
+    if (!gw.is_gateway)
+        return refuse_gateway(c, gw_id, dev_id, "not-a-gateway",
+                              "The device '%s' is not a gateway.", gw_id);
+    if (blocked)
+        return refuse_gateway(c, gw_id, dev_id, "blocked-gateway",
+                              "The gateway '%s' is blocked.", gw_id);
+    if (gw.auth == REG_GW_AUTH_UNSPECIFIED)
+        return refuse_gateway(c, gw_id, dev_id, "auth-method-unspecified",
+                              "The gateway '%s' has no gatewayAuthMethod: no device may use it.",
+                              gw_id);
+    if (gw.auth != REG_GW_AUTH_DEVICE_AUTH_TOKEN_ONLY) {
+        rc = db_binding_exists(dh.db, rowid, c->auth.device.rowid);
+        if (rc < 0)
+            return refuse_store_error(c, "checking the gateway binding");
+        if (rc == 0)
+            return refuse_gateway(c, gw_id, dev_id, "not-bound",
+                                  "The device '%s' is not bound to the gateway '%s'.", dev_id,
+                                  gw_id);
+    }
+    reg_gateway_mark_accessed(dh.db, c->auth.device.rowid, gw_id, time_now_unix_us());
+    return 0;
+}
+
+/* Decides whom the request acts for from gatewayInfo. Returns 0, or has
+ * answered (403, or 503 on a store error) and returns < 0. */
+static int resolve_gateway(struct dh_conn *c, const struct devhttp_gateway_info *gi)
+{
+    int rc = 0;
+
+    switch (gi->via) {
+    case DEVHTTP_VIA_NONE: return 0;
+    case DEVHTTP_VIA_DELEGATED_DEVICE: rc = act_for_device(c, gi->id); break;
+    case DEVHTTP_VIA_GATEWAY: rc = come_through_gateway(c, gi->id); break;
+    }
+    if (rc == 0) {
+        char cid[160], g[280];
+        log_debug("http-devices: %s client_id=\"%s\" peer=%s %s=\"%s\" acts for device \"%s\"",
+                  devhttp_route_name(c->target.route),
+                  log_escape(cid, sizeof(cid), c->target.client_id, c->target.client_id_len),
+                  c->peer, devhttp_via_name(gi->via), log_escape(g, sizeof(g), gi->id, strlen(gi->id)),
+                  c->subject_id);
+    }
+    return rc;
 }
 
 static void serve_config(struct dh_conn *c)
@@ -320,8 +529,10 @@ static void serve_config(struct dh_conn *c)
     size_t len = 0;
     int rc;
 
+    if (resolve_gateway(c, &c->query_gateway) < 0)
+        return;
     memset(&cfg, 0, sizeof(cfg));
-    rc = db_config_latest(dh.db, c->auth.device.rowid, &cfg);
+    rc = db_config_latest(dh.db, c->subject_rowid, &cfg);
     if (rc == -ENOENT) {
         /* Deleted since it authenticated. */
         devhttp_auth_refusal(REG_AUTH_UNKNOWN_DEVICE, &e);
@@ -330,7 +541,7 @@ static void serve_config(struct dh_conn *c)
     }
     if (rc < 0) {
         log_err("http-devices: reading the config of device %lld failed: %s",
-                (long long)c->auth.device.rowid, db_last_error(dh.db));
+                (long long)c->subject_rowid, db_last_error(dh.db));
         devhttp_err_set(&e, DEVHTTP_G_INTERNAL, "Internal error.");
         reply_error(c, &e);
         return;
@@ -349,7 +560,7 @@ static void serve_config(struct dh_conn *c)
         reply_error(c, &e);
         return;
     }
-    db_device_mark(dh.db, c->auth.device.rowid, DB_MARK_CONFIG_SEND, time_now_unix_us());
+    db_device_mark(dh.db, c->subject_rowid, DB_MARK_CONFIG_SEND, time_now_unix_us());
     reply_body(c, 200, body, len);
 }
 
@@ -396,13 +607,13 @@ static void on_event_done(void *req, int err)
         return;
     }
     if (dh.db)
-        db_device_mark(dh.db, c->auth.device.rowid, DB_MARK_EVENT, time_now_unix_us());
+        db_device_mark(dh.db, c->subject_rowid, DB_MARK_EVENT, time_now_unix_us());
     reply_ok_empty(c);
 }
 
 static void serve_event(struct dh_conn *c, const char *body, size_t len)
 {
-    struct devhttp_ident id = ident_of(c);
+    struct devhttp_ident id;
     struct devhttp_event ev;
     struct devhttp_err e;
     char topic[1400];
@@ -414,6 +625,11 @@ static void serve_event(struct dh_conn *c, const char *body, size_t len)
         reply_error(c, &e);
         return;
     }
+    if (resolve_gateway(c, &ev.gateway) < 0) {
+        devhttp_event_clear(&ev);
+        return;
+    }
+    id = ident_of(c);
     rc = devhttp_event_topic(&id, ev.subfolder, topic, sizeof(topic));
     if (rc < 0) {
         devhttp_event_clear(&ev);
@@ -447,7 +663,7 @@ static void on_state_done(void *req, int err)
  * was, so the answer does not wait for it. */
 static void serve_state(struct dh_conn *c, const char *body, size_t len)
 {
-    struct devhttp_ident id = ident_of(c);
+    struct devhttp_ident id;
     struct devhttp_state st;
     struct devhttp_err e;
     char topic[1400];
@@ -460,7 +676,13 @@ static void serve_state(struct dh_conn *c, const char *body, size_t len)
         reply_error(c, &e);
         return;
     }
-    if (!devhttp_rate_take(&dh.rate, c->auth.device.rowid, time_now_mono_ms())) {
+    if (resolve_gateway(c, &st.gateway) < 0) {
+        devhttp_state_clear(&st);
+        return;
+    }
+    id = ident_of(c);
+    /* Google's limit is per device: the delegated one when a gateway acts. */
+    if (!devhttp_rate_take(&dh.rate, c->subject_rowid, time_now_mono_ms())) {
         devhttp_state_clear(&st);
         log_refusal(c, "rate-limit");
         devhttp_err_set(&e, DEVHTTP_G_RESOURCE_EXHAUSTED,
@@ -470,20 +692,20 @@ static void serve_state(struct dh_conn *c, const char *body, size_t len)
         return;
     }
     now_us = time_now_unix_us();
-    rc = db_state_add(dh.db, c->auth.device.rowid, st.data, st.len, now_us);
+    rc = db_state_add(dh.db, c->subject_rowid, st.data, st.len, now_us);
     if (rc < 0) {
         devhttp_state_clear(&st);
         if (rc == -ENOENT) {
             devhttp_auth_refusal(REG_AUTH_UNKNOWN_DEVICE, &e);
         } else {
             log_err("http-devices: storing the state of device %lld failed: %s",
-                    (long long)c->auth.device.rowid, db_last_error(dh.db));
+                    (long long)c->subject_rowid, db_last_error(dh.db));
             devhttp_err_set(&e, DEVHTTP_G_INTERNAL, "Internal error.");
         }
         reply_error(c, &e);
         return;
     }
-    db_device_mark(dh.db, c->auth.device.rowid, DB_MARK_STATE, now_us);
+    db_device_mark(dh.db, c->subject_rowid, DB_MARK_STATE, now_us);
     rc = devhttp_state_topic(&id, topic, sizeof(topic));
     if (rc >= 0)
         rc = dh.service ? service_publish(dh.service, topic, st.data, st.len, 1, on_state_done,
@@ -491,7 +713,7 @@ static void serve_state(struct dh_conn *c, const char *body, size_t len)
                         : -ENOTCONN;
     if (rc < 0)
         log_warn("http-devices: state of device %lld stored but not forwarded to the broker (%s)",
-                 (long long)c->auth.device.rowid, strerror(-rc));
+                 (long long)c->subject_rowid, strerror(-rc));
     devhttp_state_clear(&st);
     reply_ok_empty(c);
 }
@@ -570,6 +792,7 @@ static int read_query(struct lws *wsi, struct dh_conn *c, struct devhttp_err *e)
             rc = devhttp_config_query_add(&q, arg, (size_t)n, e);
     }
     c->local_version = q.local_version;
+    c->query_gateway = q.gateway;
     return rc;
 }
 
@@ -628,6 +851,8 @@ static int authenticate(struct lws *wsi, struct dh_conn *c, bool close_on_refusa
         reply_early(c, &e, close_on_refusal);
         return -EACCES;
     }
+    c->subject_rowid = c->auth.device.rowid;
+    memcpy(c->subject_id, c->auth.device.id, sizeof(c->subject_id));
     if (rc.n_event_routes || rc.has_state_route) {
         c->routes = malloc(sizeof(*c->routes));
         if (!c->routes) {

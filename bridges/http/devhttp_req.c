@@ -359,10 +359,80 @@ static int load_object(const char *body, size_t len, json_t **ret, struct devhtt
     return 0;
 }
 
-/* gatewayInfo: an empty message sets nothing (proto3), anything in it asks
- * for delegation, which needs gateway bindings the store does not keep yet. */
-static int check_gateway(const json_t *v, struct devhttp_err *err)
+/* ---- gatewayInfo ---- */
+
+const char *devhttp_via_name(enum devhttp_via v)
 {
+    switch (v) {
+    case DEVHTTP_VIA_DELEGATED_DEVICE: return "delegatedDeviceId";
+    case DEVHTTP_VIA_GATEWAY: return "gatewayId";
+    case DEVHTTP_VIA_NONE: break;
+    }
+    return "";
+}
+
+/* The oneof's members, proto name first (messages quote it). */
+static const char *const gw_member_proto[] = {
+    [DEVHTTP_VIA_DELEGATED_DEVICE] = "delegated_device_id",
+    [DEVHTTP_VIA_GATEWAY] = "gateway_id",
+};
+static const char *const gw_member_camel[] = {
+    [DEVHTTP_VIA_DELEGATED_DEVICE] = "delegatedDeviceId",
+    [DEVHTTP_VIA_GATEWAY] = "gatewayId",
+};
+
+/* Records one gatewayInfo member. The id names a device of the path's
+ * registry, by string id or numId (the admin API's bindDeviceToGateway
+ * takes both; so does the path); anything else cannot name a device and
+ * is refused here, before the store is asked. */
+static int set_gateway(struct devhttp_gateway_info *gi, enum devhttp_via via, const char *s,
+                       size_t n, struct devhttp_err *err)
+{
+    bool digits = n > 0 && n <= 20;
+    const char *why = NULL;
+
+    for (size_t i = 0; digits && i < n; i++)
+        digits = s[i] >= '0' && s[i] <= '9';
+    if (n == 0 || n >= sizeof(gi->id) || memchr(s, '\0', n)) {
+        devhttp_err_set(err, DEVHTTP_G_INVALID_ARGUMENT,
+                        "Invalid value at 'gateway_info.%s': expected a device id or numeric id.",
+                        gw_member_proto[via]);
+        return -EBADMSG;
+    }
+    memcpy(gi->id, s, n);
+    gi->id[n] = '\0';
+    if (!digits && reg_name_check_id(gi->id, &why) < 0) {
+        memset(gi, 0, sizeof(*gi));
+        devhttp_err_set(err, DEVHTTP_G_INVALID_ARGUMENT,
+                        "Invalid value at 'gateway_info.%s': expected a device id or numeric id.",
+                        gw_member_proto[via]);
+        return -EBADMSG;
+    }
+    gi->via = via;
+    return 0;
+}
+
+static int gateway_oneof_conflict(enum devhttp_via second, struct devhttp_err *err)
+{
+    devhttp_err_set(err, DEVHTTP_G_INVALID_ARGUMENT,
+                    "Invalid JSON payload received. Oneof field 'gateway_or_device' is already "
+                    "set. Cannot set '%s'.", gw_member_camel[second]);
+    return -EBADMSG;
+}
+
+/* gatewayInfo from a body: absent, null or {} sets nothing (proto3);
+ * otherwise exactly one member of the oneof. ret is cleared first. */
+static int take_gateway(json_t *v, struct devhttp_gateway_info *ret, struct devhttp_err *err)
+{
+    struct field f[] = {
+        [DEVHTTP_VIA_NONE] = { "", "", NULL },     /* never matches a JSON key */
+        [DEVHTTP_VIA_DELEGATED_DEVICE] = { "delegated_device_id", "delegatedDeviceId", NULL },
+        [DEVHTTP_VIA_GATEWAY] = { "gateway_id", "gatewayId", NULL },
+    };
+    enum devhttp_via via;
+    int rc;
+
+    memset(ret, 0, sizeof(*ret));
     if (!v)
         return 0;
     if (!json_is_object(v)) {
@@ -371,10 +441,24 @@ static int check_gateway(const json_t *v, struct devhttp_err *err)
                         "google.cloud.iot.v1.GatewayInfo): expected an object.");
         return -EBADMSG;
     }
-    if (json_object_size(v) == 0)
+    /* f[0] is a placeholder so the indexes are the enum: skip it. */
+    rc = bind_fields(v, f + 1, 2, "gateway_info", err);
+    if (rc < 0)
+        return rc;
+    if (f[DEVHTTP_VIA_DELEGATED_DEVICE].value && f[DEVHTTP_VIA_GATEWAY].value)
+        return gateway_oneof_conflict(DEVHTTP_VIA_GATEWAY, err);
+    via = f[DEVHTTP_VIA_DELEGATED_DEVICE].value ? DEVHTTP_VIA_DELEGATED_DEVICE
+          : f[DEVHTTP_VIA_GATEWAY].value       ? DEVHTTP_VIA_GATEWAY
+                                               : DEVHTTP_VIA_NONE;
+    if (via == DEVHTTP_VIA_NONE)
         return 0;
-    devhttp_err_set(err, DEVHTTP_G_FAILED_PRECONDITION, "gateway delegation is not supported yet");
-    return -EOPNOTSUPP;
+    if (!json_is_string(f[via].value)) {
+        devhttp_err_set(err, DEVHTTP_G_INVALID_ARGUMENT,
+                        "Invalid value at 'gateway_info.%s' (TYPE_STRING).", gw_member_proto[via]);
+        return -EBADMSG;
+    }
+    return set_gateway(ret, via, json_string_value(f[via].value),
+                       json_string_length(f[via].value), err);
 }
 
 /* Decodes a proto3 bytes field (v may be NULL: empty) into a fresh buffer
@@ -477,7 +561,7 @@ int devhttp_parse_event(const char *body, size_t len, struct devhttp_event *ret,
         return rc;
     rc = bind_fields(root, f, 3, NULL, err);
     if (rc == 0)
-        rc = check_gateway(f[2].value, err);
+        rc = take_gateway(f[2].value, &e.gateway, err);
     if (rc == 0)
         rc = take_subfolder(f[1].value, &e.subfolder, err);
     if (rc == 0)
@@ -525,7 +609,7 @@ int devhttp_parse_state(const char *body, size_t len, struct devhttp_state *ret,
     if (rc == 0)
         rc = bind_fields(top[0].value, inner, 1, "state", err);
     if (rc == 0)
-        rc = check_gateway(top[1].value, err);
+        rc = take_gateway(top[1].value, &s.gateway, err);
     if (rc == 0)
         rc = take_bytes(inner[0].value, "state.binary_data", DEVHTTP_MAX_STATE, "state", &s.data,
                         &s.len, err);
@@ -588,9 +672,43 @@ int devhttp_config_query_add(struct devhttp_config_query *q, const char *arg, si
         return 0;
     }
     if (name_starts(arg, nlen, "gatewayInfo.") || name_starts(arg, nlen, "gateway_info.")) {
-        devhttp_err_set(err, DEVHTTP_G_FAILED_PRECONDITION,
-                        "gateway delegation is not supported yet");
-        return -EOPNOTSUPP;
+        /* Google's transcoding bound "gatewayInfo.gatewayId" and friends
+         * to the request's GatewayInfo, either spelling per segment. */
+        size_t pl = arg[7] == '_' ? strlen("gateway_info.") : strlen("gatewayInfo.");
+        const char *member = arg + pl;
+        size_t mlen = nlen - pl;
+        struct devhttp_gateway_info gi;
+        enum devhttp_via via = DEVHTTP_VIA_NONE;
+        char raw[72], name[72];
+
+        for (int k = DEVHTTP_VIA_DELEGATED_DEVICE; k <= DEVHTTP_VIA_GATEWAY; k++)
+            if (segment_is(member, mlen, gw_member_proto[k]) ||
+                segment_is(member, mlen, gw_member_camel[k]))
+                via = (enum devhttp_via)k;
+        if (via == DEVHTTP_VIA_NONE) {
+            size_t shown = nlen < sizeof(raw) - 1 ? nlen : sizeof(raw) - 1;
+            memcpy(raw, arg, shown);
+            raw[shown] = '\0';
+            devhttp_err_set(err, DEVHTTP_G_INVALID_ARGUMENT,
+                            "Invalid JSON payload received. Unknown name \"%s\": Cannot bind "
+                            "query parameter. Field could not be found in request message.",
+                            quote_name(raw, name, 64 + 1));
+            return -EBADMSG;
+        }
+        memset(&gi, 0, sizeof(gi));
+        if (set_gateway(&gi, via, val, vlen, err) < 0)
+            return -EBADMSG;
+        if (q->gateway.via != DEVHTTP_VIA_NONE &&
+            (q->gateway.via != via || strcmp(q->gateway.id, gi.id) != 0)) {
+            if (q->gateway.via == via) {
+                devhttp_err_set(err, DEVHTTP_G_INVALID_ARGUMENT,
+                                "Conflicting values for 'gateway_info.%s'.", gw_member_proto[via]);
+                return -EBADMSG;
+            }
+            return gateway_oneof_conflict(via, err);
+        }
+        q->gateway = gi;
+        return 0;
     }
     return 0;
 }

@@ -96,28 +96,55 @@ int devhttp_bearer(const char *hdr, size_t len, const char **ret_tok, size_t *re
  * device must look like a bad key), 503 UNAVAILABLE for a store error. */
 void devhttp_auth_refusal(enum reg_auth_reason r, struct devhttp_err *err);
 
+/* ---- gatewayInfo ---- */
+
+/* GatewayInfo is a oneof [reference 2, ClearBlade's GatewayInfo page]:
+ * - delegatedDeviceId: the path and the token belong to the GATEWAY, which
+ *   acts for the named device;
+ * - gatewayId: the path and the token belong to the DEVICE, and the request
+ *   comes through the named gateway.
+ * Unset (or an empty message) when no gateway is involved. */
+enum devhttp_via {
+    DEVHTTP_VIA_NONE = 0,
+    DEVHTTP_VIA_DELEGATED_DEVICE,      /* id names the device the gateway acts for */
+    DEVHTTP_VIA_GATEWAY,               /* id names the gateway the device goes through */
+};
+struct devhttp_gateway_info {
+    enum devhttp_via via;
+    /* A device id (reg_name_check_id) or a decimal numId, NUL-terminated;
+     * "" when via is NONE. */
+    char id[256];
+};
+/* "delegatedDeviceId" / "gatewayId" (logs), "" for NONE. */
+const char *devhttp_via_name(enum devhttp_via v);
+
 /* ---- bodies ---- */
 
 struct devhttp_event {
     uint8_t *data;          /* owned, never NULL after success (len may be 0) */
     size_t len;
     char *subfolder;        /* owned; NULL when absent or empty */
+    struct devhttp_gateway_info gateway;
 };
 void devhttp_event_clear(struct devhttp_event *e);   /* NULL-safe */
 
 struct devhttp_state {
     uint8_t *data;          /* owned, never NULL after success */
     size_t len;
+    struct devhttp_gateway_info gateway;
 };
 void devhttp_state_clear(struct devhttp_state *s);   /* NULL-safe */
 
 /* publishEvent's body {"binaryData"|"binary_data": b64, "subFolder"|
- * "sub_folder": str, "gatewayInfo"|"gateway_info": {...}}. Both base64
- * alphabets, padded or not. Returns 0 and *ret, or a negative errno with
- * err set: -EBADMSG (not JSON, unknown or duplicated field, wrong type, bad
- * base64, bad subfolder: 400 INVALID_ARGUMENT), -EMSGSIZE (payload over
- * DEVHTTP_MAX_EVENT: 400 INVALID_ARGUMENT), -EOPNOTSUPP (gateway delegation:
- * 400 FAILED_PRECONDITION), -ENOMEM (500). */
+ * "sub_folder": str, "gatewayInfo"|"gateway_info": {"delegatedDeviceId"|
+ * "delegated_device_id": id} or {"gatewayId"|"gateway_id": id}}. Both
+ * base64 alphabets, padded or not. ret->gateway says who gatewayInfo names;
+ * deciding whether that is allowed is the glue's business (it needs the
+ * store). Returns 0 and *ret, or a negative errno with err set: -EBADMSG
+ * (not JSON, unknown or duplicated field, wrong type, bad base64, bad
+ * subfolder, both gatewayInfo members, an id that is neither a device id
+ * nor a numId: 400 INVALID_ARGUMENT), -EMSGSIZE (payload over
+ * DEVHTTP_MAX_EVENT: 400 INVALID_ARGUMENT), -ENOMEM (500). */
 int devhttp_parse_event(const char *body, size_t len, struct devhttp_event *ret,
                         struct devhttp_err *err);
 /* setState's body {"state": {"binaryData"|"binary_data": b64},
@@ -131,12 +158,16 @@ int devhttp_parse_state(const char *body, size_t len, struct devhttp_state *ret,
 struct devhttp_config_query {
     int64_t local_version;  /* 0 when absent */
     bool have_version;
+    struct devhttp_gateway_info gateway;
 };
 /* Feeds one decoded query argument "name=value" (as lws hands them over).
  * localVersion / local_version: a decimal int64 >= 0 (both may appear only
- * with the same value); gatewayInfo.* / gateway_info.*: -EOPNOTSUPP
- * (delegation); anything else is ignored. Returns 0 or -EBADMSG / -EOPNOTSUPP
- * with err set. */
+ * with the same value); {gatewayInfo|gateway_info}.{delegatedDeviceId|
+ * delegated_device_id|gatewayId|gateway_id}: the gatewayInfo oneof as in
+ * the bodies (repeating one member with the same value is harmless; two
+ * members or two values are not; another gatewayInfo.* name is unknown);
+ * anything else is ignored. Returns 0 or -EBADMSG with err set (400
+ * INVALID_ARGUMENT). */
 int devhttp_config_query_add(struct devhttp_config_query *q, const char *arg, size_t len,
                              struct devhttp_err *err);
 /* Google: a localVersion above the latest is OUT_OF_RANGE. Returns 0 or

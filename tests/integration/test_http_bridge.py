@@ -328,13 +328,255 @@ def test_notification_configs_route_events_and_state(hd, hd_backend):
     hd_backend.wait_message("pubsub/%s/states" % hd.DEFAULT_PROJECT, b"state-" + tag)
 
 
-def test_gateway_delegation_not_supported_yet(hd):
+# ---------------------------------------------------------------- gateways
+#
+# GatewayInfo is a oneof [reference 2, ClearBlade's GatewayInfo page]:
+# delegatedDeviceId when the path and the JWT are the GATEWAY's, acting for
+# a device; gatewayId when the path and the JWT are the DEVICE's, coming
+# through a gateway.
+
+def new_gateway(d, method="ASSOCIATION_ONLY", registry=None):
+    """A GATEWAY device with its own EC key (method None: no auth method)."""
+    key = h.ec_key()
+    gid = h.unique_id("gw")
+    registry = registry or d.DEFAULT_REGISTRY
+    d.ensure_registry(d.DEFAULT_PROJECT, d.DEFAULT_LOCATION, registry)
+    cfg = {"gatewayType": "GATEWAY"}
+    if method:
+        cfg["gatewayAuthMethod"] = method
+    body = {"id": gid, "gatewayConfig": cfg,
+            "credentials": [{"publicKey": {"format": "ES256_PEM", "key": h.public_pem(key)}}]}
+    r = d.rest("POST", d.reg_path(d.DEFAULT_PROJECT, d.DEFAULT_LOCATION, registry) + "/devices", json=body)
+    assert r.status_code == 200, r.text
+    return h.Device(d, d.DEFAULT_PROJECT, d.DEFAULT_LOCATION, registry, gid, key, "ES256", r.json())
+
+
+def bind(d, gw, dev):
+    r = d.rest("POST", "%s:bindDeviceToGateway" % d.reg_path(gw.project, gw.location, gw.registry),
+               json={"gatewayId": gw.id, "deviceId": dev.id})
+    assert r.status_code == 200, r.text
+
+
+def device_json(d, dev):
+    r = d.rest("GET", "%s/devices/%s" % (d.reg_path(dev.project, dev.location, dev.registry), dev.id))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def for_device(dev, body=None, snake=False):
+    """A body with gatewayInfo.delegatedDeviceId naming dev."""
+    body = dict(body or {})
+    if snake:
+        body["gateway_info"] = {"delegated_device_id": dev}
+    else:
+        body["gatewayInfo"] = {"delegatedDeviceId": dev}
+    return body
+
+
+def test_gateway_publishes_for_bound_device(hd, hd_backend):
+    gw = new_gateway(hd)
     dev = hd.new_device()
-    r = call(hd, dev, "POST", ":publishEvent",
-             {"binaryData": b64(b"x"), "gatewayInfo": {"delegatedDeviceId": "other"}})
-    assert_error(r, 400, "FAILED_PRECONDITION", "gateway delegation is not supported yet")
-    r = get_config(hd, dev, params={"gatewayInfo.gatewayId": "gw"})
-    assert_error(r, 400, "FAILED_PRECONDITION")
+    bind(hd, gw, dev)
+    # The gateway's path and its own JWT; the event is the device's.
+    payload = b"via-gw-" + dev.id.encode()
+    r = call(hd, gw, "POST", ":publishEvent", for_device(dev.id, {"binaryData": b64(payload)}))
+    assert r.status_code == 200, r.text
+    assert r.json() == {}
+    _, got, qos, _ = hd_backend.wait_message(dev.upstream_topic("events"), payload)
+    assert got == payload and qos == 1
+    # Snake case, a subfolder, and the device named by its numId: still
+    # the device's topics, by its string id.
+    r = call(hd, gw, "POST", ":publishEvent",
+             for_device(dev.resource["numId"], {"binary_data": b64url_nopad(payload + b"-sub"), "sub_folder": "s/t"},
+                        snake=True))
+    assert r.status_code == 200, r.text
+    hd_backend.wait_message(dev.upstream_topic("events", "s/t"), payload + b"-sub")
+    # Google's gatewayConfig bookkeeping on the device, and its event time.
+    h.wait_for(lambda: device_json(hd, dev).get("lastEventTime", "1970").startswith("20"), T_HTTP,
+               "the device's lastEventTime set")
+    gc = device_json(hd, dev)["gatewayConfig"]
+    assert gc["lastAccessedGatewayId"] == gw.id
+    assert gc["lastAccessedGatewayTime"].endswith("Z")
+    assert not device_json(hd, gw).get("lastEventTime", "1970").startswith("20")
+    hd.wait_log(r"publishEvent client_id=\"[^\"]*/devices/%s\" peer=\S+ delegatedDeviceId=\"%s\" acts for "
+                r"device \"%s\"" % (gw.id, dev.id, dev.id))
+
+
+def test_gateway_sets_state_for_bound_device(hd, hd_backend):
+    gw = new_gateway(hd)
+    dev = hd.new_device()
+    bind(hd, gw, dev)
+    payload = b'{"via": "%s"}' % gw.id.encode()
+    r = call(hd, gw, "POST", ":setState", for_device(dev.id, {"state": {"binaryData": b64(payload)}}))
+    assert r.status_code == 200, r.text
+    hd_backend.wait_message(dev.upstream_topic("state"), payload)
+    reg = hd.reg_path(dev.project, dev.location, dev.registry)
+    r = hd.rest("GET", "%s/devices/%s/states" % (reg, dev.id))
+    assert r.status_code == 200, r.text
+    assert [base64.b64decode(s["binaryData"]) for s in r.json()["deviceStates"]] == [payload]
+    # Nothing was recorded for the gateway itself.
+    r = hd.rest("GET", "%s/devices/%s/states" % (reg, gw.id))
+    assert r.status_code == 200 and not r.json().get("deviceStates"), r.text
+    h.wait_for(lambda: device_json(hd, dev).get("lastStateTime", "1970").startswith("20"), T_HTTP,
+               "the device's lastStateTime set")
+    assert device_json(hd, dev)["gatewayConfig"]["lastAccessedGatewayId"] == gw.id
+
+
+def test_gateway_gets_config_for_bound_device(hd):
+    gw = new_gateway(hd)
+    dev = hd.new_device()
+    bind(hd, gw, dev)
+    modify_config(hd, dev, b"device-cfg\x00")
+    for params in ({"gatewayInfo.delegatedDeviceId": dev.id},
+                   {"gateway_info.delegated_device_id": dev.id, "local_version": "1"},
+                   {"gatewayInfo.delegated_device_id": dev.resource["numId"], "localVersion": "0"}):
+        r = get_config(hd, gw, params=params)
+        assert r.status_code == 200, r.text
+        assert r.json()["version"] == "2"
+        assert base64.b64decode(r.json()["binaryData"]) == b"device-cfg\x00"
+    assert_error(get_config(hd, gw, params={"gatewayInfo.delegatedDeviceId": dev.id, "localVersion": "3"}),
+                 400, "OUT_OF_RANGE")
+    # Without gatewayInfo the gateway reads its own config.
+    r = get_config(hd, gw)
+    assert r.status_code == 200 and r.json()["version"] == "1" and r.json()["binaryData"] == "", r.text
+    h.wait_for(lambda: device_json(hd, dev).get("lastConfigSendTime", "1970").startswith("20"), T_HTTP,
+               "the device's lastConfigSendTime set")
+
+
+def _refused(d, gw, dev_id, reason, message, token=None):
+    """publishEvent, setState and getConfig by gw for dev_id: each 403 with
+    message, logged with reason, the token never logged."""
+    tok = token or gw.token()
+    mark = d.log_mark()
+    for r in (call(d, gw, "POST", ":publishEvent", for_device(dev_id, {"binaryData": b64(b"no")}), token=tok),
+              call(d, gw, "POST", ":setState", for_device(dev_id, {"state": {"binaryData": b64(b"no")}}),
+                   token=tok),
+              get_config(d, gw, params={"gatewayInfo.delegatedDeviceId": dev_id}, token=tok)):
+        assert_error(r, 403, "PERMISSION_DENIED", message)
+    for verb in ("publishEvent", "setState", "getConfig"):
+        d.wait_log(r"%s refused client_id=\"[^\"]*/devices/%s\" peer=\S+ gateway=\"%s\" device=\"%s\" reason=%s"
+                   % (verb, gw.id, gw.id, dev_id, reason), since=mark)
+    assert tok not in d.log_text(mark), "the token was logged"
+
+
+def test_gateway_refusals(hd):
+    reg = hd.reg_path(hd.DEFAULT_PROJECT, hd.DEFAULT_LOCATION, hd.DEFAULT_REGISTRY)
+    gw = new_gateway(hd)
+    unbound = hd.new_device()
+    _refused(hd, gw, unbound.id, "not-bound", "is not bound to the gateway")
+    assert "lastAccessedGatewayId" not in device_json(hd, unbound).get("gatewayConfig", {})
+
+    # A device that is not a gateway cannot act for another, bound or not.
+    plain = hd.new_device()
+    _refused(hd, plain, unbound.id, "not-a-gateway", "is not a gateway")
+
+    # The delegated device must exist, in the gateway's registry.
+    _refused(hd, gw, "no-such-device", "unknown-device", "does not exist")
+    other_reg = h.unique_id("reg-gw")
+    hd.create_registry(other_reg)
+    elsewhere = hd.new_device(registry=other_reg)
+    _refused(hd, gw, elsewhere.id, "unknown-device", "does not exist")
+
+    # A blocked delegated device, even when bound.
+    blocked = hd.new_device()
+    bind(hd, gw, blocked)
+    assert call(hd, gw, "POST", ":publishEvent", for_device(blocked.id, {"binaryData": b64(b"ok")})).status_code == 200
+    r = hd.rest("PATCH", "%s/devices/%s?updateMask=blocked" % (reg, blocked.id), json={"blocked": True})
+    assert r.status_code == 200, r.text
+    _refused(hd, gw, blocked.id, "blocked-device", "is blocked")
+
+    # The methods that need the device's own JWT: a gateway cannot present
+    # it over HTTP.
+    for method in ("DEVICE_AUTH_TOKEN_ONLY", "ASSOCIATION_AND_DEVICE_AUTH_TOKEN"):
+        tgw = new_gateway(hd, method)
+        dev = hd.new_device()
+        bind(hd, tgw, dev)
+        _refused(hd, tgw, dev.id, "device-token-required", "needs the device's own JWT")
+    # No auth method: no device may use the gateway.
+    ugw = new_gateway(hd, None)
+    dev = hd.new_device()
+    bind(hd, ugw, dev)
+    _refused(hd, ugw, dev.id, "auth-method-unspecified", "no gatewayAuthMethod")
+    # A gateway naming itself.
+    _refused(hd, gw, gw.id, "self", "leave gatewayInfo unset")
+
+    # The gateway is authenticated as always: a bad JWT is the usual 403.
+    bound = hd.new_device()
+    bind(hd, gw, bound)
+    r = call(hd, gw, "POST", ":publishEvent", for_device(bound.id, {"binaryData": b64(b"x")}),
+             token=h.make_jwt(h.ec_key(), "ES256", gw.project))
+    assert_error(r, 403, "PERMISSION_DENIED", "The caller does not have permission")
+    # The device's own JWT on the gateway's path is not the gateway's.
+    r = call(hd, gw, "POST", ":publishEvent", for_device(bound.id, {"binaryData": b64(b"x")}), token=bound.token())
+    assert_error(r, 403, "PERMISSION_DENIED", "The caller does not have permission")
+    still_serves(hd)
+
+
+def test_device_through_gateway(hd, hd_backend):
+    """gatewayInfo.gatewayId: the device's own path and JWT, through a
+    gateway; the gateway's rules still apply."""
+    gw = new_gateway(hd)
+    dev = hd.new_device()
+    bind(hd, gw, dev)
+    payload = b"through-" + dev.id.encode()
+    r = call(hd, dev, "POST", ":publishEvent", {"binaryData": b64(payload), "gatewayInfo": {"gatewayId": gw.id}})
+    assert r.status_code == 200, r.text
+    hd_backend.wait_message(dev.upstream_topic("events"), payload)
+    assert device_json(hd, dev)["gatewayConfig"]["lastAccessedGatewayId"] == gw.id
+    r = call(hd, dev, "POST", ":setState",
+             {"state": {"binaryData": b64(payload)}, "gateway_info": {"gateway_id": gw.resource["numId"]}})
+    assert r.status_code == 200, r.text
+    r = get_config(hd, dev, params={"gatewayInfo.gatewayId": gw.id})
+    assert r.status_code == 200 and r.json()["version"] == "1", r.text
+
+    # The gateway's JWT does not stand for the device's.
+    r = call(hd, dev, "POST", ":publishEvent", {"binaryData": b64(b"x"), "gatewayInfo": {"gatewayId": gw.id}},
+             token=gw.token())
+    assert_error(r, 403, "PERMISSION_DENIED", "The caller does not have permission")
+
+    def refused(d, via, reason, message):
+        mark = hd.log_mark()
+        r = call(hd, d, "POST", ":publishEvent", {"binaryData": b64(b"x"), "gatewayInfo": {"gatewayId": via}})
+        assert_error(r, 403, "PERMISSION_DENIED", message)
+        hd.wait_log(r"publishEvent refused client_id=\"[^\"]*/devices/%s\" peer=\S+ gateway=\"%s\" "
+                    r"device=\"%s\" reason=%s" % (d.id, via, d.id, reason), since=mark)
+
+    unbound = hd.new_device()
+    refused(unbound, gw.id, "not-bound", "is not bound")
+    refused(unbound, dev.id, "not-a-gateway", "is not a gateway")
+    refused(unbound, "no-such-gw", "unknown-gateway", "does not exist")
+    refused(gw, gw.id, "self", "leave gatewayInfo unset")
+    # DEVICE_AUTH_TOKEN_ONLY: the device's JWT is the whole rule, no binding.
+    tgw = new_gateway(hd, "DEVICE_AUTH_TOKEN_ONLY")
+    r = call(hd, unbound, "POST", ":publishEvent", {"binaryData": b64(b"tok"), "gatewayInfo": {"gatewayId": tgw.id}})
+    assert r.status_code == 200, r.text
+    # ASSOCIATION_AND_DEVICE_AUTH_TOKEN: the JWT and the binding.
+    agw = new_gateway(hd, "ASSOCIATION_AND_DEVICE_AUTH_TOKEN")
+    refused(unbound, agw.id, "not-bound", "is not bound")
+    bind(hd, agw, unbound)
+    r = call(hd, unbound, "POST", ":publishEvent", {"binaryData": b64(b"both"), "gatewayInfo": {"gatewayId": agw.id}})
+    assert r.status_code == 200, r.text
+    refused(unbound, new_gateway(hd, None).id, "auth-method-unspecified", "no gatewayAuthMethod")
+    # A blocked gateway carries nothing.
+    reg = hd.reg_path(gw.project, gw.location, gw.registry)
+    r = hd.rest("PATCH", "%s/devices/%s?updateMask=blocked" % (reg, agw.id), json={"blocked": True})
+    assert r.status_code == 200, r.text
+    refused(unbound, agw.id, "blocked-gateway", "is blocked")
+
+
+@pytest.mark.parametrize("info", [{"gatewayId": "gw-1", "delegatedDeviceId": "dev-1"}, {"gatewayNumId": "1"},
+                                  {"gatewayId": ""}, {"gatewayId": 5}, {"gatewayId": "bad/id"}, "gw-1"])
+def test_bad_gateway_info_is_400(hd, info):
+    dev = hd.new_device()
+    r = call(hd, dev, "POST", ":publishEvent", {"binaryData": b64(b"x"), "gatewayInfo": info})
+    assert_error(r, 400, "INVALID_ARGUMENT")
+    r = call(hd, dev, "POST", ":setState", {"state": {}, "gatewayInfo": info})
+    assert_error(r, 400, "INVALID_ARGUMENT")
+    r = get_config(hd, dev, params=[("gatewayInfo.gatewayId", "gw-1"), ("gatewayInfo.delegatedDeviceId", "d-1")])
+    assert_error(r, 400, "INVALID_ARGUMENT", "Oneof")
+    r = get_config(hd, dev, params={"gatewayInfo.gatewayNumId": "1"})
+    assert_error(r, 400, "INVALID_ARGUMENT", "Unknown name")
+    still_serves(hd)
 
 
 @pytest.mark.parametrize("raw", [b"", b"{", b"[]", b'{"binaryData": 5}', b'{"binaryData": "a"}',

@@ -1,7 +1,8 @@
 /* The device HTTPS bridge's pure half (bridges/http/devhttp_req.c) and the
  * base64 it relies on (common/b64.c): routes from paths, Bearer headers,
  * the publishEvent / setState bodies in both spellings and both base64
- * alphabets, Google's limits, the getConfig query and reply, the error
+ * alphabets, gatewayInfo (body and query), Google's limits, the getConfig
+ * query and reply, the error
  * envelope, upstream topics with and without notification configs, and the
  * per-device state rate. No sockets, no store. */
 #include <errno.h>
@@ -282,6 +283,7 @@ static void test_event_body(void)
     devhttp_event_clear(&ev);
     CHECK_EQ(event("{\"binaryData\":null,\"subFolder\":\"\",\"gatewayInfo\":{}}", &ev, &e), 0);
     CHECK(ev.len == 0 && ev.subfolder == NULL);
+    CHECK_EQ(ev.gateway.via, DEVHTTP_VIA_NONE);
     devhttp_event_clear(&ev);
     CHECK_EQ(event("{\"gateway_info\":null}", &ev, &e), 0);
     devhttp_event_clear(&ev);
@@ -311,13 +313,6 @@ static void test_event_body(void)
     CHECK_EQ(event("{\"subFolder\":\"a\\u0001\"}", &ev, &e), -EBADMSG);
     CHECK_EQ(event("{\"subFolder\":\"a\\u0000b\"}", &ev, &e), -EBADMSG);
     CHECK_EQ(event("{\"gatewayInfo\":\"gw\"}", &ev, &e), -EBADMSG);
-    /* Delegation needs bindings: refused as a precondition. */
-    CHECK_EQ(event("{\"gatewayInfo\":{\"gatewayId\":\"gw-1\"},\"binaryData\":\"aGk=\"}", &ev, &e),
-             -EOPNOTSUPP);
-    CHECK_EQ(e.http, 400);
-    CHECK_EQ(e.status, DEVHTTP_G_FAILED_PRECONDITION);
-    CHECK_STR(e.msg, "gateway delegation is not supported yet");
-    CHECK_EQ(event("{\"gateway_info\":{\"delegated_device_id\":\"d\"}}", &ev, &e), -EOPNOTSUPP);
     /* An unknown name is quoted, cut on a UTF-8 boundary. */
     char name[200];
     size_t w = 0;
@@ -395,8 +390,6 @@ static void test_state_body(void)
     CHECK_EQ(state("{\"state\":{\"binaryData\":\"b24=\",\"version\":1}}", &st, &e), -EBADMSG);
     CHECK(strstr(e.msg, "at 'state'") != NULL);
     CHECK_EQ(state("{\"state\":{\"binaryData\":\"b\"}}", &st, &e), -EBADMSG);
-    CHECK_EQ(state("{\"state\":{},\"gatewayInfo\":{\"gatewayId\":\"g\"}}", &st, &e), -EOPNOTSUPP);
-    CHECK_EQ(e.status, DEVHTTP_G_FAILED_PRECONDITION);
 
     /* Google's 64 KiB state limit. */
     big = body_with_payload("{\"state\":{\"binaryData\":\"", DEVHTTP_MAX_STATE, "\"}}");
@@ -447,9 +440,6 @@ static void test_config(void)
     CHECK_EQ(query(&q, "localVersion=1x", &e), -EBADMSG);
     CHECK_EQ(query(&q, "localVersion= 1", &e), -EBADMSG);
     CHECK(!q.have_version);
-    CHECK_EQ(query(&q, "gatewayInfo.gatewayId=gw", &e), -EOPNOTSUPP);
-    CHECK_EQ(e.status, DEVHTTP_G_FAILED_PRECONDITION);
-    CHECK_EQ(query(&q, "gateway_info.delegated_device_id=d", &e), -EOPNOTSUPP);
 
     CHECK_EQ(devhttp_config_check(0, 1, &e), 0);
     CHECK_EQ(devhttp_config_check(1, 1, &e), 0);
@@ -475,6 +465,214 @@ static void test_config(void)
     CHECK_STR(json_string_value(json_object_get(j, "cloudUpdateTime")), "1970-01-01T00:00:00Z");
     json_decref(j);
     free(body);
+}
+
+/* ---- gatewayInfo ---- */
+
+/* The oneof in a publishEvent body: which member, and the id. */
+static void check_event_gw(const char *body, enum devhttp_via via, const char *id)
+{
+    struct devhttp_event ev;
+    struct devhttp_err e;
+
+    if (!CHECK_EQ(event(body, &ev, &e), 0)) {
+        fprintf(stderr, "  body %s: %s\n", body, e.msg);
+        return;
+    }
+    CHECK_EQ(ev.gateway.via, via);
+    CHECK_STR(ev.gateway.id, id);
+    devhttp_event_clear(&ev);
+}
+
+static void check_event_gw_refused(const char *body, const char *msg_part)
+{
+    struct devhttp_event ev;
+    struct devhttp_err e;
+
+    if (!CHECK_EQ(event(body, &ev, &e), -EBADMSG)) {
+        fprintf(stderr, "  body %s was accepted\n", body);
+        devhttp_event_clear(&ev);
+        return;
+    }
+    CHECK_EQ(e.http, 400);
+    CHECK_EQ(e.status, DEVHTTP_G_INVALID_ARGUMENT);
+    if (msg_part && !CHECK(strstr(e.msg, msg_part) != NULL))
+        fprintf(stderr, "  body %s: message \"%s\" lacks \"%s\"\n", body, e.msg, msg_part);
+    CHECK(ev.data == NULL && ev.gateway.via == DEVHTTP_VIA_NONE);
+}
+
+static void test_gateway_info_body(void)
+{
+    struct devhttp_state st;
+    struct devhttp_err e;
+    char body[800], id[300];
+
+    /* Both members, both spellings: delegatedDeviceId = the path is the
+     * gateway's; gatewayId = the path is the device's [reference 2]. */
+    check_event_gw("{\"gatewayInfo\":{\"delegatedDeviceId\":\"dev-1\"},\"binaryData\":\"aGk=\"}",
+                   DEVHTTP_VIA_DELEGATED_DEVICE, "dev-1");
+    check_event_gw("{\"gateway_info\":{\"delegated_device_id\":\"dev-1\"}}",
+                   DEVHTTP_VIA_DELEGATED_DEVICE, "dev-1");
+    check_event_gw("{\"gatewayInfo\":{\"gatewayId\":\"gw-1\"},\"binaryData\":\"aGk=\"}",
+                   DEVHTTP_VIA_GATEWAY, "gw-1");
+    check_event_gw("{\"gateway_info\":{\"gateway_id\":\"gw-1\"},\"binary_data\":\"aGk\"}",
+                   DEVHTTP_VIA_GATEWAY, "gw-1");
+    /* Mixed spellings between levels, as transcoding allowed. */
+    check_event_gw("{\"gatewayInfo\":{\"gateway_id\":\"gw-1\"}}", DEVHTTP_VIA_GATEWAY, "gw-1");
+    /* A numId names a device as the path may. */
+    check_event_gw("{\"gatewayInfo\":{\"delegatedDeviceId\":\"2820071219046311\"}}",
+                   DEVHTTP_VIA_DELEGATED_DEVICE, "2820071219046311");
+    check_event_gw("{\"gatewayInfo\":{\"gatewayId\":\"18446744073709551615\"}}",
+                   DEVHTTP_VIA_GATEWAY, "18446744073709551615");
+    /* Null members are absent (proto3): no gateway, or the other member. */
+    check_event_gw("{\"gatewayInfo\":{\"gatewayId\":null}}", DEVHTTP_VIA_NONE, "");
+    check_event_gw("{\"gatewayInfo\":{\"gatewayId\":null,\"delegatedDeviceId\":\"d-1\"}}",
+                   DEVHTTP_VIA_DELEGATED_DEVICE, "d-1");
+    /* Device ids at their limits: 3 and 255 characters. */
+    check_event_gw("{\"gatewayInfo\":{\"gatewayId\":\"g.~\"}}", DEVHTTP_VIA_GATEWAY, "g.~");
+    memset(id, 'a', 255);
+    id[255] = '\0';
+    snprintf(body, sizeof(body), "{\"gatewayInfo\":{\"gatewayId\":\"%s\"}}", id);
+    check_event_gw(body, DEVHTTP_VIA_GATEWAY, id);
+
+    /* Refusals: 400 INVALID_ARGUMENT, nothing returned. */
+    check_event_gw_refused("{\"gatewayInfo\":{\"gatewayId\":\"gw-1\",\"delegatedDeviceId\":\"d-1\"}}",
+                           "Oneof field 'gateway_or_device' is already set");
+    check_event_gw_refused("{\"gatewayInfo\":{\"gatewayId\":\"gw-1\",\"gateway_id\":\"gw-2\"}}",
+                           "Duplicate field \"gateway_id\"");
+    check_event_gw_refused("{\"gatewayInfo\":{\"gatewayNumId\":\"123\"}}",
+                           "Unknown name \"gatewayNumId\" at 'gateway_info'");
+    check_event_gw_refused("{\"gatewayInfo\":{\"gatewayId\":5}}",
+                           "'gateway_info.gateway_id' (TYPE_STRING)");
+    check_event_gw_refused("{\"gatewayInfo\":{\"delegatedDeviceId\":{}}}",
+                           "'gateway_info.delegated_device_id' (TYPE_STRING)");
+    check_event_gw_refused("{\"gatewayInfo\":{\"gatewayId\":\"\"}}", "gateway_info.gateway_id");
+    check_event_gw_refused("{\"gatewayInfo\":{\"gatewayId\":\"g/x\"}}", "gateway_info.gateway_id");
+    check_event_gw_refused("{\"gatewayInfo\":{\"gatewayId\":\"g+x\"}}", "gateway_info.gateway_id");
+    check_event_gw_refused("{\"gatewayInfo\":{\"gatewayId\":\"ab\"}}", "gateway_info.gateway_id");
+    check_event_gw_refused("{\"gatewayInfo\":{\"gatewayId\":\"-gw\"}}", "gateway_info.gateway_id");
+    check_event_gw_refused("{\"gatewayInfo\":{\"gatewayId\":\"goog-gw\"}}", "gateway_info.gateway_id");
+    check_event_gw_refused("{\"gatewayInfo\":{\"gatewayId\":\"g\\u0000x\"}}", NULL);
+    check_event_gw_refused("{\"gatewayInfo\":{\"delegatedDeviceId\":\"d\\nx\"}}",
+                           "gateway_info.delegated_device_id");
+    /* 21 digits is no numId and no device id. */
+    check_event_gw_refused("{\"gatewayInfo\":{\"gatewayId\":\"123456789012345678901\"}}",
+                           "gateway_info.gateway_id");
+    id[255] = 'a';
+    id[256] = '\0';
+    snprintf(body, sizeof(body), "{\"gatewayInfo\":{\"gatewayId\":\"%s\"}}", id);
+    check_event_gw_refused(body, "gateway_info.gateway_id");
+    check_event_gw_refused("{\"gatewayInfo\":[\"gw\"]}", "expected an object");
+    /* A refused gatewayInfo refuses the whole body (nothing leaks). */
+    check_event_gw_refused("{\"binaryData\":\"aGk=\",\"subFolder\":\"s\",\"gatewayInfo\":{\"x\":1}}",
+                           "Unknown name \"x\"");
+
+    /* setState carries the same oneof next to "state". */
+    CHECK_EQ(state("{\"state\":{\"binaryData\":\"b24=\"},\"gatewayInfo\":{\"delegatedDeviceId\":\"d-1\"}}",
+                   &st, &e), 0);
+    CHECK(st.len == 2 && memcmp(st.data, "on", 2) == 0);
+    CHECK_EQ(st.gateway.via, DEVHTTP_VIA_DELEGATED_DEVICE);
+    CHECK_STR(st.gateway.id, "d-1");
+    devhttp_state_clear(&st);
+    CHECK_EQ(state("{\"gateway_info\":{\"gateway_id\":\"gw-1\"},\"state\":{}}", &st, &e), 0);
+    CHECK_EQ(st.gateway.via, DEVHTTP_VIA_GATEWAY);
+    CHECK_STR(st.gateway.id, "gw-1");
+    devhttp_state_clear(&st);
+    CHECK_EQ(state("{\"state\":{},\"gatewayInfo\":{}}", &st, &e), 0);
+    CHECK_EQ(st.gateway.via, DEVHTTP_VIA_NONE);
+    devhttp_state_clear(&st);
+    CHECK_EQ(state("{\"state\":{},\"gatewayInfo\":{\"gatewayId\":\"g\",\"delegatedDeviceId\":\"dd1\"}}",
+                   &st, &e), -EBADMSG);
+    CHECK_EQ(e.status, DEVHTTP_G_INVALID_ARGUMENT);
+    CHECK(st.data == NULL);
+    CHECK_EQ(state("{\"state\":{},\"gatewayInfo\":{\"gatewayId\":\"gw-1\",\"extra\":true}}", &st, &e),
+             -EBADMSG);
+    CHECK(strstr(e.msg, "at 'gateway_info'") != NULL);
+
+    CHECK_STR(devhttp_via_name(DEVHTTP_VIA_DELEGATED_DEVICE), "delegatedDeviceId");
+    CHECK_STR(devhttp_via_name(DEVHTTP_VIA_GATEWAY), "gatewayId");
+    CHECK_STR(devhttp_via_name(DEVHTTP_VIA_NONE), "");
+}
+
+static void test_gateway_info_query(void)
+{
+    static const char *const names[] = {
+        "gatewayInfo.gatewayId", "gatewayInfo.gateway_id", "gateway_info.gatewayId",
+        "gateway_info.gateway_id",
+    };
+    static const char *const delegated[] = {
+        "gatewayInfo.delegatedDeviceId", "gatewayInfo.delegated_device_id",
+        "gateway_info.delegatedDeviceId", "gateway_info.delegated_device_id",
+    };
+    struct devhttp_config_query q;
+    struct devhttp_err e;
+    char arg[600];
+
+    for (size_t i = 0; i < 4; i++) {
+        memset(&q, 0, sizeof(q));
+        snprintf(arg, sizeof(arg), "%s=gw-1", names[i]);
+        CHECK_EQ(query(&q, arg, &e), 0);
+        CHECK_EQ(q.gateway.via, DEVHTTP_VIA_GATEWAY);
+        CHECK_STR(q.gateway.id, "gw-1");
+        memset(&q, 0, sizeof(q));
+        snprintf(arg, sizeof(arg), "%s=12345", delegated[i]);
+        CHECK_EQ(query(&q, arg, &e), 0);
+        CHECK_EQ(q.gateway.via, DEVHTTP_VIA_DELEGATED_DEVICE);
+        CHECK_STR(q.gateway.id, "12345");
+    }
+    /* With localVersion, in any order; the same member and value again is
+     * harmless (both spellings of one field). */
+    memset(&q, 0, sizeof(q));
+    CHECK_EQ(query(&q, "gatewayInfo.delegatedDeviceId=dev-9", &e), 0);
+    CHECK_EQ(query(&q, "localVersion=2", &e), 0);
+    CHECK_EQ(query(&q, "gateway_info.delegated_device_id=dev-9", &e), 0);
+    CHECK(q.have_version && q.local_version == 2);
+    CHECK_EQ(q.gateway.via, DEVHTTP_VIA_DELEGATED_DEVICE);
+    CHECK_STR(q.gateway.id, "dev-9");
+    /* A second value, or the other member: refused, the first kept. */
+    CHECK_EQ(query(&q, "gatewayInfo.delegatedDeviceId=dev-8", &e), -EBADMSG);
+    CHECK_EQ(e.status, DEVHTTP_G_INVALID_ARGUMENT);
+    CHECK(strstr(e.msg, "Conflicting values") != NULL);
+    CHECK_EQ(query(&q, "gatewayInfo.gatewayId=gw-1", &e), -EBADMSG);
+    CHECK(strstr(e.msg, "Oneof field") != NULL);
+    CHECK_STR(q.gateway.id, "dev-9");
+    /* Bad ids and unknown members. */
+    memset(&q, 0, sizeof(q));
+    CHECK_EQ(query(&q, "gatewayInfo.gatewayId=", &e), -EBADMSG);
+    CHECK_EQ(query(&q, "gatewayInfo.gatewayId", &e), -EBADMSG);
+    CHECK_EQ(query(&q, "gatewayInfo.gatewayId=a b", &e), -EBADMSG);
+    CHECK_EQ(query(&q, "gatewayInfo.gatewayId=goog1", &e), -EBADMSG);
+    {
+        static const char with_nul[] = "gatewayInfo.gatewayId=gw\0x";
+        CHECK_EQ(devhttp_config_query_add(&q, with_nul, sizeof(with_nul) - 1, &e), -EBADMSG);
+    }
+    CHECK_EQ(q.gateway.via, DEVHTTP_VIA_NONE);
+    CHECK_EQ(query(&q, "gatewayInfo.gatewayNumId=5", &e), -EBADMSG);
+    CHECK(strstr(e.msg, "Unknown name \"gatewayInfo.gatewayNumId\"") != NULL);
+    CHECK_EQ(query(&q, "gatewayInfo.=5", &e), -EBADMSG);
+    CHECK_EQ(query(&q, "gateway_info.gateway_id.x=5", &e), -EBADMSG);
+    /* Names that only look alike are not gatewayInfo: ignored. */
+    CHECK_EQ(query(&q, "gatewayInfo=gw", &e), 0);
+    CHECK_EQ(query(&q, "gatewayinfo.gatewayId=gw", &e), 0);
+    CHECK_EQ(q.gateway.via, DEVHTTP_VIA_NONE);
+    /* A long unknown name is quoted, cut on a UTF-8 boundary. */
+    {
+        size_t w = (size_t)snprintf(arg, sizeof(arg), "gatewayInfo.");
+        for (int i = 0; i < 60; i++) {
+            arg[w++] = '\xc3';
+            arg[w++] = '\xa9';
+        }
+        memcpy(arg + w, "=1", 3);
+        CHECK_EQ(query(&q, arg, &e), -EBADMSG);
+        char *eb = NULL;
+        size_t el = 0;
+        CHECK_EQ(devhttp_error_body(&e, &eb, &el), 0);
+        json_t *j = json_loadb(eb, el, 0, NULL);
+        const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        CHECK(m != NULL && strstr(m, "gatewayInfo.\xc3\xa9") != NULL && strchr(m, '?') == NULL);
+        json_decref(j);
+        free(eb);
+    }
 }
 
 /* ---- envelope ---- */
@@ -638,6 +836,8 @@ int main(void)
     test_event_body();
     test_state_body();
     test_config();
+    test_gateway_info_body();
+    test_gateway_info_query();
     test_envelope();
     test_topics();
     test_rate();

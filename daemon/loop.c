@@ -180,6 +180,9 @@ static struct lws_vhost *create_listener(const struct cfg *cfg, const struct pki
         info.ssl_cert_filepath = pki->server_cert;
         info.ssl_private_key_filepath = pki->server_key;
         info.ssl_options_set = tls_options(cfg);
+        /* TLS 1.2 with forward-secret AEAD suites only: no CBC (LUCKY13),
+         * no static RSA. TLS 1.3 suites are OpenSSL's defaults (all AEAD). */
+        info.ssl_cipher_list = "ECDHE+AESGCM:ECDHE+CHACHA20";
     }
     switch (l->protocol) {
     case CFG_PROTO_MQTT:

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/b64.h"
+
 void api_response_clear(struct api_response *r)
 {
     if (!r)
@@ -214,92 +216,40 @@ int api_google_error_from(struct api_response *r, const struct api_err *e)
     return envelope(r, api_gstatus_http(e->status), e->status, e->msg);
 }
 
-/* ---- base64 ---- */
-
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/* ---- base64 (common/b64: proto3 bytes as Google's clients sent them) ---- */
 
 int api_base64_encode(const void *data, size_t len, char **ret)
 {
-    const uint8_t *p = data;
-    size_t out_len = (len + 2) / 3 * 4;
-    char *out = malloc(out_len + 1);
-    size_t o = 0;
+    size_t cap = b64_encoded_len(len) + 1;
+    char *out = malloc(cap);
 
     if (!out)
         return -ENOMEM;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        size_t n = len - i;
-        if (n > 1)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (n > 2)
-            v |= p[i + 2];
-        out[o++] = b64_alphabet[(v >> 18) & 63];
-        out[o++] = b64_alphabet[(v >> 12) & 63];
-        out[o++] = n > 1 ? b64_alphabet[(v >> 6) & 63] : '=';
-        out[o++] = n > 2 ? b64_alphabet[v & 63] : '=';
+    if (b64_encode(data, len, out, cap) < 0) {
+        free(out);
+        return -ENOMEM;
     }
-    out[o] = '\0';
     *ret = out;
     return 0;
 }
 
-static int b64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
 int api_base64_decode(const char *s, size_t max, uint8_t **ret, size_t *ret_len)
 {
-    size_t n = strlen(s), pad = 0, out_max;
-    uint8_t *out;
-    size_t o = 0;
-    uint32_t acc = 0;
-    unsigned bits = 0;
+    size_t n = strlen(s), got = 0;
+    size_t out_max = b64_decoded_len(s, n);
 
-    /* Padding only at the end, at most two, and only where it belongs. */
-    while (n > 0 && s[n - 1] == '=' && pad < 2) {
-        n--;
-        pad++;
-    }
-    if (pad && (n + pad) % 4 != 0)
-        return -EINVAL;
-    if (n % 4 == 1)
-        return -EINVAL;
-    out_max = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
     if (out_max > max)
         return -EMSGSIZE;
-    out = malloc(out_max + 1);
+    uint8_t *out = malloc(out_max + 1);
     if (!out)
         return -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64_value(s[i]);
-        if (v < 0) {
-            free(out);
-            return -EINVAL;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
+    int r = b64_decode(s, n, out, out_max + 1, &got);
+    if (r < 0) {
+        free(out);
+        /* The API's callers answer -EINVAL as "not valid base64". */
+        return r == -EMSGSIZE ? -EMSGSIZE : -EINVAL;
     }
-    /* Non-zero leftover bits are tolerated, as protobuf's own decoder does;
-     * they never reach the output. */
     *ret = out;
-    *ret_len = o;
+    *ret_len = got;
     return 0;
 }

@@ -93,7 +93,13 @@ void lg_report_json(FILE *f, const struct lg_opts *o, const struct lg_result *r)
     cpu_json(f, "connect", o, &r->cpu_connect);
     fputc(',', f);
     cpu_json(f, "hold", o, &r->cpu_hold);
-    fprintf(f, "},\"interrupted\":%s,\"fatal\":", r->interrupted ? "true" : "false");
+    fputs("},\"rss_kib\":{", f);
+    for (size_t i = 0; i < o->n_watch; i++)
+        fprintf(f, "%s\"%s\":{\"before\":%ld,\"held\":%ld,\"max\":%ld,\"end\":%ld}", i ? "," : "",
+                o->watch[i].name, r->rss[i].before_kib, r->rss[i].held_kib, r->rss[i].max_kib,
+                r->rss[i].end_kib);
+    fprintf(f, "},\"up_at_end\":%u,\"interrupted\":%s,\"fatal\":", r->up_at_end,
+            r->interrupted ? "true" : "false");
     json_str(f, r->fatal);
     fputs("}\n", f);
 }
@@ -160,6 +166,14 @@ void lg_report_text(FILE *f, const struct lg_opts *o, const struct lg_result *r)
     }
     cpu_lines(f, "connect", o, &r->cpu_connect, r->connected, "connect");
     cpu_lines(f, "hold", o, &r->cpu_hold, (double)r->sent, "msg");
+    for (size_t i = 0; i < o->n_watch; i++)
+        if (r->rss[i].end_kib >= 0)
+            fprintf(f, "  rss %-10s before %ld KiB, held %ld KiB, end of hold %ld KiB (max %ld), "
+                       "%+.1f KiB per connection\n", o->watch[i].name, r->rss[i].before_kib,
+                    r->rss[i].held_kib, r->rss[i].end_kib, r->rss[i].max_kib,
+                    r->connected ? (double)(r->rss[i].end_kib - r->rss[i].before_kib) / r->connected : 0.0);
+    if (o->hold > 0 && !o->publish)
+        fprintf(f, "  up at the end of hold  %u\n", r->up_at_end);
     if (r->fatal[0])
         fprintf(f, "  FAILED: %s\n", r->fatal);
     if (r->interrupted)

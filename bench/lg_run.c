@@ -80,6 +80,40 @@ static double proc_cpu_us(pid_t pid)
     return (double)(ut + st) * 1e6 / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* VmRSS from /proc/PID/status, KiB; -1 if unreadable. */
+static long proc_rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long kib = -1;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kib = strtol(line + 6, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kib;
+}
+
+enum rss_point { RSS_BEFORE, RSS_HELD, RSS_MAX, RSS_END };
+
+static void rss_sample(const struct run *r, enum rss_point at)
+{
+    for (size_t i = 0; i < r->o->n_watch; i++) {
+        long v = proc_rss_kib(r->o->watch[i].pid);
+        struct lg_rss *s = &r->res->rss[i];
+        switch (at) {
+        case RSS_BEFORE: s->before_kib = v; break;
+        case RSS_HELD: s->held_kib = v; s->max_kib = v; break;
+        case RSS_MAX: if (v > s->max_kib) s->max_kib = v; break;
+        case RSS_END: s->end_kib = v; if (v > s->max_kib) s->max_kib = v; break;
+        }
+    }
+}
+
 static double self_cpu_us(void)
 {
     struct rusage ru;
@@ -449,6 +483,23 @@ static void idle_for(struct run *r, double seconds)
     }
 }
 
+/* An idle hold: idle_for, sampling the watched processes' VmRSS once a
+ * second (reading /proc costs the servers nothing). */
+static void idle_hold(struct run *r, double seconds)
+{
+    int64_t end = lg_now_ns() + (int64_t)(seconds * 1e9), next_sweep = 0, next_ping = 0;
+    int64_t next_rss = lg_now_ns() + 1000000000LL;
+    while (!interrupted && lg_now_ns() < end) {
+        int64_t now = lg_now_ns();
+        sweep(r, now, &next_sweep, &next_ping);
+        if (now >= next_rss) {
+            rss_sample(r, RSS_MAX);
+            next_rss = now + 1000000000LL;
+        }
+        pump(r, 50);
+    }
+}
+
 /* One message from connection c; false if it cannot take one now. */
 static bool publish_one(struct run *r, struct lg_conn *c)
 {
@@ -700,6 +751,9 @@ int lg_run(const struct lg_opts *o, struct lg_result *res)
     for (unsigned i = 0; i < o->conns; i++)
         init_conn(r, &r->conns[i], i);
 
+    for (size_t i = 0; i < o->n_watch; i++)
+        res->rss[i] = (struct lg_rss){ -1, -1, -1, -1 };
+    rss_sample(r, RSS_BEFORE);
     cpu_mark(r, &mark);
     connect_phase(r);
     res->attempted = r->started;
@@ -710,15 +764,18 @@ int lg_run(const struct lg_opts *o, struct lg_result *res)
     cpu_phase(r, &mark, &res->cpu_connect);
 
     if (!interrupted && (o->hold > 0 || o->publish)) {
+        rss_sample(r, RSS_HELD);
         cpu_mark(r, &mark);
         if (o->publish) {
             publish_phase(r);
             drain_phase(r);
         } else {
-            idle_for(r, o->hold);
+            idle_hold(r, o->hold);
         }
         cpu_phase(r, &mark, &res->cpu_hold);
+        rss_sample(r, RSS_END);
     }
+    res->up_at_end = r->up_now;
     if (r->t_last_pub > r->t_first_pub)
         res->pub_wall_s = (double)(r->t_last_pub - r->t_first_pub) / 1e9;
     if (r->t_last_recv > r->t_first_recv)

@@ -75,6 +75,14 @@ struct lg_opts {
     const char *label;
 };
 
+/* VmRSS of a watched process (KiB; -1 = unreadable): before the connect
+ * phase, at the start of the hold (after --settle), its maximum over
+ * once-a-second samples during an idle hold, and at the end of the hold
+ * (connections still open). */
+struct lg_rss {
+    long before_kib, held_kib, max_kib, end_kib;
+};
+
 struct lg_phase_cpu {
     double wall_s;
     double client_cpu_us;           /* this process */
@@ -88,6 +96,8 @@ struct lg_result {
     double connect_wall_s;          /* first connect() -> last CONNACK */
     struct lg_phase_cpu cpu_connect;
     struct lg_phase_cpu cpu_hold;
+    struct lg_rss rss[LG_MAX_WATCH];
+    unsigned up_at_end;             /* device connections still up when the hold ended */
     /* publishing */
     uint64_t sent, acked;
     double pub_wall_s;              /* first -> last publish */

@@ -68,7 +68,9 @@ static void usage(FILE *f)
 "  --admin-token-file FILE   Bearer token (data_dir/admin.token)\n"
 "  --provision-only          exit after provisioning\n"
 "report:\n"
-"  --watch NAME=PID          sample utime+stime of PID per phase (up to 4)\n"
+"  --watch NAME=PID          sample utime+stime of PID per phase (up to 4), and its VmRSS\n"
+"                            before connecting, at the start and end of --hold (and each second\n"
+"                            during an idle hold)\n"
 "  --label S                 label in the report\n"
 "  --json                    one JSON line on stdout (table on stderr)\n"
 "  -h, --help\n", f);

@@ -1384,7 +1384,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small runs (under 2 minutes)")
     ap.add_argument("--build-dir", required=True)
     ap.add_argument("--out", help="Markdown file (default bench/results/YYYY-MM-DD[-quick].md)")
-    ap.add_argument("--runs", type=int, help="rounds per case (3)")
+    ap.add_argument("--runs", type=int, help="rounds per case (3; quick: 3, scenarios 4 and 5 once)")
     ap.add_argument("--scenarios", default="1,2,3,4,5", help="comma list of 1 to 5")
     ap.add_argument("--registry-sizes", help="scenario 5's store sizes, comma list (2000,100000,1000000; "
                     "300,10000 quick); the first is the reference")
@@ -1396,8 +1396,7 @@ def main():
     prof = dict(PROFILES[prof_name])
     if a.runs:
         prof["runs"] = a.runs
-        prof["mem_runs"] = min(prof["mem_runs"], a.runs)
-        prof["reg_runs"] = min(prof["reg_runs"], a.runs)
+        prof["mem_runs"] = prof["reg_runs"] = a.runs
     if a.registry_sizes:
         prof["reg_sizes"] = tuple(int(x) for x in a.registry_sizes.split(","))
     if a.mem_sizes:

@@ -59,6 +59,15 @@ int ctl_set(json_t *obj, const char *key, json_t *v);
 int ctl_show(const struct ctl *c, json_t *reply, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* describe: GETs u and prints the resource's JSON (in both output modes:
+ * gcloud prints a resource as YAML either way; JSON is our structured form). */
+int ctl_describe(struct ctl *c, const struct ctl_url *u);
+
+/* update: PATCHes u?updateMask=MASK with body (not consumed) and shows
+ * "Updated KIND [ID]." or the JSON. */
+int ctl_patch(struct ctl *c, struct ctl_url *u, const char *mask, const json_t *body,
+              const char *kind, const char *id);
+
 /* A list: the JSON array with --format=json, otherwise the table. Consumes
  * items. */
 int ctl_show_list(const struct ctl *c, json_t *items, const struct ctl_col *cols, size_t n_cols);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/api.h"
 #include "cli/input.h"
 #include "cli/url.h"
 
@@ -83,4 +84,26 @@ int ctl_add_page_size(const struct ctl_args *a, struct ctl_url *u)
         return -EINVAL;
     ctl_url_query(u, "pageSize", v);
     return 0;
+}
+
+int ctl_describe(struct ctl *c, const struct ctl_url *u)
+{
+    json_t *reply = NULL;
+    int rc = ctl_api_call(c, "GET", u, NULL, &reply);
+    if (rc < 0)
+        return rc;
+    rc = ctl_print_json(reply);
+    json_decref(reply);
+    return rc;
+}
+
+int ctl_patch(struct ctl *c, struct ctl_url *u, const char *mask, const json_t *body,
+              const char *kind, const char *id)
+{
+    json_t *reply = NULL;
+    ctl_url_query(u, "updateMask", mask);
+    int rc = ctl_api_call(c, "PATCH", u, body, &reply);
+    if (rc == 0)
+        rc = ctl_show(c, reply, "Updated %s [%s].", kind, id);
+    return rc;
 }

@@ -141,23 +141,16 @@ int ctl_devices_list(struct ctl *c, const struct ctl_args *a, const char *unused
 int ctl_devices_describe(struct ctl *c, const struct ctl_args *a, const char *id)
 {
     struct ctl_url u;
-    json_t *reply = NULL;
-    int rc;
 
     ctl_url_device(&u, c, ctl_args_get(a, CTL_OPT_REGISTRY), id);
-    rc = ctl_api_call(c, "GET", &u, NULL, &reply);
-    if (rc < 0)
-        return rc;
-    rc = ctl_print_json(reply);
-    json_decref(reply);
-    return rc;
+    return ctl_describe(c, &u);
 }
 
 int ctl_devices_update(struct ctl *c, const struct ctl_args *a, const char *id)
 {
     struct ctl_mask m = { 0 };
     struct ctl_url u;
-    json_t *body = json_object(), *reply = NULL;
+    json_t *body = json_object();
     int rc;
 
     if (!body)
@@ -171,10 +164,7 @@ int ctl_devices_update(struct ctl *c, const struct ctl_args *a, const char *id)
         goto out;
     }
     ctl_url_device(&u, c, ctl_args_get(a, CTL_OPT_REGISTRY), id);
-    ctl_url_query(&u, "updateMask", m.s);
-    rc = ctl_api_call(c, "PATCH", &u, body, &reply);
-    if (rc == 0)
-        rc = ctl_show(c, reply, "Updated device [%s].", id);
+    rc = ctl_patch(c, &u, m.s, body, "device", id);
 out:
     json_decref(body);
     return rc;

@@ -163,25 +163,16 @@ int ctl_registries_list(struct ctl *c, const struct ctl_args *a, const char *unu
 int ctl_registries_describe(struct ctl *c, const struct ctl_args *a, const char *id)
 {
     struct ctl_url u;
-    json_t *reply = NULL;
-    int rc;
 
     ctl_url_registry(&u, c, id);
-    rc = ctl_api_call(c, "GET", &u, NULL, &reply);
-    if (rc < 0)
-        return rc;
-    /* gcloud prints a resource as YAML in both modes; JSON is our one
-     * structured form. */
-    rc = ctl_print_json(reply);
-    json_decref(reply);
-    return rc;
+    return ctl_describe(c, &u);
 }
 
 int ctl_registries_update(struct ctl *c, const struct ctl_args *a, const char *id)
 {
     struct ctl_mask m = { 0 };
     struct ctl_url u;
-    json_t *body = json_object(), *reply = NULL;
+    json_t *body = json_object();
     int rc;
 
     if (!body)
@@ -197,10 +188,7 @@ int ctl_registries_update(struct ctl *c, const struct ctl_args *a, const char *i
         goto out;
     }
     ctl_url_registry(&u, c, id);
-    ctl_url_query(&u, "updateMask", m.s);
-    rc = ctl_api_call(c, "PATCH", &u, body, &reply);
-    if (rc == 0)
-        rc = ctl_show(c, reply, "Updated registry [%s].", id);
+    rc = ctl_patch(c, &u, m.s, body, "registry", id);
 out:
     json_decref(body);
     return rc;

@@ -8,10 +8,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <sqlite3.h>
 
 #include "db/db.h"
+#include "db/db_aws.h"
 
 /* ---- statements (texts in db_sql.c) ---- */
 
@@ -66,6 +68,65 @@ enum db_stmt {
     DB_ST_BIND_COUNT,
     DB_ST_BIND_LIST_DEVICES,
     DB_ST_BIND_LIST_GATEWAYS,
+    /* AWS IoT tables (migration 0003, db_aws_*.c) */
+    DB_ST_AWS_TYPE_INSERT,
+    DB_ST_AWS_TYPE_GET,
+    DB_ST_AWS_TYPE_PK,
+    DB_ST_AWS_TYPE_UPDATE,
+    DB_ST_AWS_TYPE_IN_USE,
+    DB_ST_AWS_TYPE_DELETE,
+    DB_ST_AWS_TYPE_LIST,
+    DB_ST_AWS_THING_INSERT,
+    DB_ST_AWS_THING_GET,
+    DB_ST_AWS_THING_GET_PK,
+    DB_ST_AWS_THING_UPDATE,
+    DB_ST_AWS_THING_DELETE,
+    DB_ST_AWS_THING_LIST,
+    DB_ST_AWS_THING_LIST_TYPE,
+    DB_ST_AWS_CERT_INSERT,
+    DB_ST_AWS_CERT_GET,
+    DB_ST_AWS_CERT_SET_STATUS,
+    DB_ST_AWS_CERT_DELETE,
+    DB_ST_AWS_CERT_LIST_ASC,
+    DB_ST_AWS_CERT_LIST_DESC,
+    DB_ST_AWS_CERT_LIST_CA_ASC,
+    DB_ST_AWS_CERT_LIST_CA_DESC,
+    DB_ST_AWS_CERT_COUNT_CA,
+    DB_ST_AWS_CACERT_INSERT,
+    DB_ST_AWS_CACERT_GET,
+    DB_ST_AWS_CACERT_UPDATE,
+    DB_ST_AWS_CACERT_DELETE,
+    DB_ST_AWS_CACERT_LIST_ASC,
+    DB_ST_AWS_CACERT_LIST_DESC,
+    DB_ST_AWS_POLICY_INSERT,
+    DB_ST_AWS_POLICY_GET,
+    DB_ST_AWS_POLICY_IN_USE,
+    DB_ST_AWS_POLICY_DELETE,
+    DB_ST_AWS_POLICY_LIST_ASC,
+    DB_ST_AWS_POLICY_LIST_DESC,
+    DB_ST_AWS_POLICY_VERSIONS,
+    DB_ST_AWS_POLICY_ADDED,
+    DB_ST_AWS_POLICY_TOUCH,
+    DB_ST_AWS_POLICY_SET_DEFAULT,
+    DB_ST_AWS_PVER_INSERT,
+    DB_ST_AWS_PVER_GET,
+    DB_ST_AWS_PVER_DELETE,
+    DB_ST_AWS_PVER_LIST,
+    DB_ST_AWS_TARGET_INSERT,
+    DB_ST_AWS_TARGET_DELETE,
+    DB_ST_AWS_TARGET_LIST,
+    DB_ST_AWS_TARGET_POLICIES,
+    DB_ST_AWS_TARGET_COUNT,
+    DB_ST_AWS_TARGET_FORGET,
+    DB_ST_AWS_PRINCIPAL_INSERT,
+    DB_ST_AWS_PRINCIPAL_DELETE,
+    DB_ST_AWS_PRINCIPAL_LIST,
+    DB_ST_AWS_PRINCIPAL_THINGS,
+    DB_ST_AWS_PRINCIPAL_EXISTS,
+    DB_ST_AWS_PRINCIPAL_COUNT,
+    DB_ST_AWS_SETTING_GET,
+    DB_ST_AWS_SETTING_SET,
+    DB_ST_AWS_SETTING_DELETE,
     DB_ST__COUNT,
 };
 
@@ -164,6 +225,11 @@ union db_row {
     struct db_device device;
     struct db_config config;
     struct db_state state;
+    struct db_aws_thing aws_thing;
+    struct db_aws_thing_type aws_thing_type;
+    struct db_aws_cert aws_cert;
+    struct db_aws_policy aws_policy;
+    struct db_aws_policy_version aws_policy_version;
 };
 
 /* One row type: how to read it, free it and hand it to a list callback. */
@@ -207,3 +273,21 @@ int db_device_must_exist(struct db *db, int64_t device_rowid);
 /* Inserts one config version row, device_ack 0 (db_config.c). */
 int db_config_insert_row(struct db *db, int64_t device_rowid, int64_t version, int64_t now_us,
                          const void *data, size_t len);
+
+/* ---- shared between the AWS row modules (db_aws_*.c) ---- */
+
+/* s is terminated within cap bytes, so it is stored exactly as a struct
+ * field of that size reads it back, and non-empty when required. */
+static inline bool db_aws_text_ok(const char *s, size_t cap, bool required) {
+    size_t n;
+    if (!s)
+        return false;
+    n = strnlen(s, cap);
+    return n < cap && (n > 0 || !required);
+}
+/* Fills t from the thing columns (AWS_THING_COLS in db_sql.c) starting at
+ * column base; on failure t is still safe to clear. 0 or -ENOMEM
+ * (db_aws_thing.c). */
+int db_aws_thing_read_at(sqlite3_stmt *st, int base, struct db_aws_thing *t);
+/* The same for the policy columns (AWS_POLICY_COLS; db_aws_policy.c). */
+void db_aws_policy_read_at(sqlite3_stmt *st, int base, struct db_aws_policy *p);

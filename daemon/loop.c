@@ -311,6 +311,13 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
         tokens[n_tokens++] = cfg->admin.tokens[i];
     if (n_tokens == 0 && pki->admin_token[0])
         tokens[n_tokens++] = pki->admin_token;
+    struct webui_aws_key aws_keys[CFG_MAX_AWS_KEYS + 1];
+    size_t n_aws_keys = 0;
+    for (size_t i = 0; i < cfg->admin.n_aws_keys; i++)
+        aws_keys[n_aws_keys++] = (struct webui_aws_key){ cfg->admin.aws_keys[i].id,
+                                                         cfg->admin.aws_keys[i].secret };
+    if (n_aws_keys == 0 && pki->aws_key_id[0])
+        aws_keys[n_aws_keys++] = (struct webui_aws_key){ pki->aws_key_id, pki->aws_secret };
     struct webui_options wo = {
         .db = db,
         .tokens = tokens,
@@ -324,6 +331,13 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
         .publish = hook_publish,
         .publish_cancel = hook_publish_cancel,
         .google_prefix = cfg->upstream.google_prefix,
+        .aws_keys = aws_keys,
+        .n_aws_keys = n_aws_keys,
+        .aws_account_id = cfg->aws.account_id,
+        .aws_region = cfg->aws.region,
+        .aws_endpoint = cfg->aws.endpoint,
+        .ca_cert_path = pki->ca_cert,
+        .ca_key_path = pki->ca_key,
         .ud = NULL,
     };
     struct devhttp_options ho = {

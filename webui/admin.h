@@ -13,6 +13,19 @@ enum webui_change {
     WEBUI_DEVICE_CHANGED = 1,   /* blocked or credentials changed: recheck live sessions */
     WEBUI_DEVICE_DELETED = 2,
     WEBUI_REGISTRY_CHANGED = 3,
+    /* AWS: a certificate's status changed or it was deleted (rowid = the
+     * certificate's db rowid): its sessions recheck and close unless ACTIVE. */
+    WEBUI_AWS_CERT_CHANGED = 4,
+    /* AWS: a policy, a policy version, a policy attachment or a thing
+     * principal changed (rowid 0): every AWS session recompiles its
+     * policies, and closes when iot:Connect is no longer allowed. */
+    WEBUI_AWS_POLICIES_CHANGED = 5,
+};
+
+/* An AWS access key for SigV4 (admin.aws_keys, or the generated one). */
+struct webui_aws_key {
+    const char *id;
+    const char *secret;
 };
 
 struct webui_options {
@@ -41,6 +54,15 @@ struct webui_options {
                    void (*done)(void *req, int err), void *req);
     void (*publish_cancel)(void *ud, void *req);
     const char *google_prefix;          /* upstream topic prefix, e.g. "google/" (copied) */
+
+    /* AWS control plane (strings copied by webui_init). */
+    const struct webui_aws_key *aws_keys;   /* SigV4 keys, n_aws_keys of them */
+    size_t n_aws_keys;
+    const char *aws_account_id;         /* aws.account_id */
+    const char *aws_region;             /* aws.region */
+    const char *aws_endpoint;           /* aws.endpoint (DescribeEndpoint's answer) */
+    const char *ca_cert_path;           /* the daemon's CA, which issues device certificates */
+    const char *ca_key_path;
 
     void *ud;
 };

@@ -45,6 +45,11 @@ struct api_request {
     const char *body;                   /* borrowed, NUL-terminated, body_len bytes */
     size_t body_len;
     const char *content_type;           /* borrowed Content-Type header, or NULL */
+    /* Any request header by its lower-case name (AWS passes principals in
+     * x-amzn-principal...), or NULL when absent; the value lives until the
+     * reply is written. header may be NULL: no header is known. */
+    const char *(*header)(void *header_ud, const char *lower_name);
+    void *header_ud;
 };
 
 struct api_response {
@@ -55,12 +60,15 @@ struct api_response {
     const char *allow;                  /* static; sent as Allow: on 405 */
     bool www_authenticate;              /* send WWW-Authenticate: Bearer */
     bool close;                         /* close the connection after the reply */
+    bool wipe;                          /* the body holds a secret (a private key): wiped when freed */
+    const char *error_type;             /* static; sent as x-amzn-ErrorType (AWS errors) */
 };
 
 /* A reply that waits for something outside the request (the broker's
  * PUBACK of a command). The transport glue owns one per connection and
  * lends it in api_env.deferred; it is defined there, opaque here. */
 struct api_deferred;
+struct aws_issuer;
 
 /* Fills resp from the outcome of what a deferred reply waited for: err 0,
  * a negative errno from the operation, or -ETIMEDOUT when the glue gave up
@@ -85,6 +93,11 @@ struct api_env {
     void (*publish_cancel)(void *ud, void *req);
     const char *google_prefix;          /* borrowed; NULL reads as "" */
     struct api_deferred *deferred;      /* borrowed; NULL: this request cannot wait */
+    /* AWS (borrowed; NULL strings read as the config defaults). */
+    const char *aws_account_id;
+    const char *aws_region;
+    const char *aws_endpoint;
+    const struct aws_issuer *aws_issuer;    /* the daemon's CA; NULL: cannot issue */
 };
 
 /* Arms d for a handler that returns before its reply is known: the handler
@@ -376,3 +389,32 @@ int api_google_device_extra(const char *old_extra, const struct api_device_in *i
  * affect live sessions. */
 int api_google_handle(const struct api_env *env, const struct api_request *req,
                       struct api_response *resp);
+
+/* ---- AWS IoT control plane (aws_api*.c) ---- */
+
+/* Fills r with AWS's error shape: HTTP status http, body {"message": ...}
+ * and x-amzn-ErrorType: type (a static string, e.g.
+ * "ResourceNotFoundException"). Returns 0 or -ENOMEM (r then holds a fixed
+ * 500 body when even that could be allocated). */
+int api_aws_error(struct api_response *r, int http, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Whether path (decoded) is one of the AWS IoT control-plane paths, which
+ * answer in AWS's shapes and accept SigV4 (DESIGN.md "Config"). */
+bool api_aws_is_path(const char *path);
+/* The path as an AWS SDK put it on the wire, rebuilt from the decoded
+ * path: every route label percent-encoded with only A-Za-z0-9-_.~ left as
+ * they are (botocore's percent_encode), so '/' inside a label that may
+ * hold one (the ARN in POST /attached-policies/{target}) becomes %2F.
+ * Returns the length, or -ENOSPC. */
+int api_aws_wire_path(const char *path, char *out, size_t cap);
+/* Serves an AWS control-plane request. Returns 0 with *resp filled
+ * (success or an AWS error), or -ENOENT when no AWS route matches the
+ * method and path (the caller answers AWS's 404). Calls env->on_change
+ * after committed changes that affect live sessions
+ * (WEBUI_AWS_CERT_CHANGED, WEBUI_AWS_POLICIES_CHANGED). */
+int api_aws_handle(const struct api_env *env, const struct api_request *req,
+                   struct api_response *resp);
+/* The answer to a request no AWS route matches: 404
+ * ResourceNotFoundException {"message": "Not Found"}, as AWS's front end
+ * answers an unknown path of the IoT endpoint. */
+int api_aws_not_found(struct api_response *r);

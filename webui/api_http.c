@@ -15,6 +15,8 @@ void api_response_clear(struct api_response *r)
 {
     if (!r)
         return;
+    if (r->wipe && r->body)
+        explicit_bzero(r->body, r->len);
     free(r->body);
     memset(r, 0, sizeof(*r));
 }

@@ -104,6 +104,10 @@ static void on_webui_change(void *ud, enum webui_change what, int64_t rowid)
     (void)ud;
     if (what == WEBUI_DEVICE_CHANGED || what == WEBUI_DEVICE_DELETED)
         sess_hub_device_changed(G.hub, rowid, what == WEBUI_DEVICE_DELETED);
+    else if (what == WEBUI_AWS_CERT_CHANGED)
+        sess_hub_aws_cert_changed(G.hub, rowid);
+    else if (what == WEBUI_AWS_POLICIES_CHANGED)
+        sess_hub_aws_policies_changed(G.hub);
 }
 
 static int hook_config_updated(void *ud, int64_t device_rowid)
@@ -286,6 +290,9 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
     snprintf(sc.upstream_password, sizeof(sc.upstream_password), "%s", cfg->upstream.password);
     snprintf(sc.client_id_prefix, sizeof(sc.client_id_prefix), "%s", cfg->upstream.client_id_prefix);
     snprintf(sc.google_prefix, sizeof(sc.google_prefix), "%s", cfg->upstream.google_prefix);
+    snprintf(sc.aws_prefix, sizeof(sc.aws_prefix), "%s", cfg->upstream.aws_prefix);
+    snprintf(sc.aws_region, sizeof(sc.aws_region), "%s", cfg->aws.region);
+    snprintf(sc.aws_account, sizeof(sc.aws_account), "%s", cfg->aws.account_id);
     snprintf(sc.pubsub_prefix, sizeof(sc.pubsub_prefix), "%s", cfg->upstream.pubsub_prefix);
     sc.max_state_per_second = cfg->google.max_state_per_second;
     sc.connect_timeout = cfg->limits.connect_timeout;

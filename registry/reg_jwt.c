@@ -50,6 +50,11 @@ static const char *const reason_words[REG_AUTH__COUNT] = {
     [REG_AUTH_NO_CREDENTIAL] = "no-credential",
     [REG_AUTH_STORE_ERROR] = "store-error",
     [REG_AUTH_MQTT_DISABLED] = "mqtt-disabled",
+    [REG_AUTH_CERT_UNKNOWN] = "unknown-certificate",
+    [REG_AUTH_CERT_INACTIVE] = "certificate-not-active",
+    [REG_AUTH_CERT_EXPIRED] = "certificate-expired",
+    [REG_AUTH_NOT_AUTHORIZED] = "not-authorized",
+    [REG_AUTH_NO_SCHEME] = "no-scheme",
 };
 
 const char *reg_auth_reason_word(enum reg_auth_reason r) {

@@ -34,6 +34,12 @@ enum reg_auth_reason {
     REG_AUTH_NO_CREDENTIAL,     /* "no-credential"      the device has no credential */
     REG_AUTH_STORE_ERROR,       /* "store-error"        CONNACK 3 */
     REG_AUTH_MQTT_DISABLED,     /* "mqtt-disabled"      registry mqttConfig is MQTT_DISABLED */
+    /* AWS-style devices (client certificate). */
+    REG_AUTH_CERT_UNKNOWN,      /* "unknown-certificate" not registered */
+    REG_AUTH_CERT_INACTIVE,     /* "certificate-not-active" INACTIVE, REVOKED, PENDING_* */
+    REG_AUTH_CERT_EXPIRED,      /* "certificate-expired" outside notBefore..notAfter */
+    REG_AUTH_NOT_AUTHORIZED,    /* "not-authorized"     no policy allows iot:Connect (or a Deny) */
+    REG_AUTH_NO_SCHEME,         /* "no-scheme"          no client certificate and no Google client id */
     REG_AUTH__COUNT,
 };
 const char *reg_auth_reason_word(enum reg_auth_reason r);

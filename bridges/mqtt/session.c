@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridges/mqtt/aws.h"
 #include "bridges/mqtt/codec.h"
 #include "bridges/mqtt/google.h"
 #include "bridges/upstream/upstream.h"
@@ -33,6 +34,8 @@ int sess_hub_new(const struct sess_config *cfg, struct db *db, struct lws_vhost 
     if (!h)
         return -ENOMEM;
     h->cfg = *cfg;
+    h->aws_env.region = h->cfg.aws_region;
+    h->aws_env.account = h->cfg.aws_account;
     h->db = db;
     h->upstream_vh = upstream_vh;
     *ret = h;
@@ -72,6 +75,10 @@ struct sess *sess_hub_find(struct sess_hub *h, int64_t rowid)
 
 static void hub_insert(struct sess_hub *h, struct sess *s)
 {
+    if (s->pers == SESS_AWS) {
+        sess_hub_insert_aws(h, s);
+        return;
+    }
     size_t b = bucket_of(s->auth.device.rowid);
     s->hub_next = h->buckets[b];
     h->buckets[b] = s;
@@ -82,6 +89,10 @@ static void hub_remove(struct sess_hub *h, struct sess *s)
 {
     if (!s->in_hub)
         return;
+    if (s->pers == SESS_AWS) {
+        sess_hub_remove_aws(h, s);
+        return;
+    }
     for (struct sess **pp = &h->buckets[bucket_of(s->auth.device.rowid)]; *pp; pp = &(*pp)->hub_next) {
         if (*pp == s) {
             *pp = s->hub_next;
@@ -257,9 +268,10 @@ static void end_upstream(struct sess *s)
     if (!s->up)
         return;
     /* Google devices had no Will: always a clean DISCONNECT upstream. AWS
-     * and plain devices (later) close without one so the broker publishes
-     * the Will. */
-    upstream_close(s->up, true);
+     * devices that vanish without DISCONNECT (network loss, kick, shutdown)
+     * end their upstream session without one either, so the broker
+     * publishes their Will; their own DISCONNECT is forwarded. */
+    upstream_close(s->up, s->pers == SESS_GOOGLE || s->client_disconnected);
     s->up = NULL;
 }
 
@@ -290,6 +302,10 @@ void sess_on_transport_closed(struct sess *s)
     s->hub->stats.current--;
     if (s->authenticated)
         reg_google_auth_clear(&s->auth);
+    if (s->aws) {
+        reg_aws_auth_clear(s->aws);
+        free(s->aws);
+    }
     buf_free(&s->in);
     buf_free(&s->out);
     free(s->ups);
@@ -309,6 +325,8 @@ void sess_on_transport_closed(struct sess *s)
 
 static int64_t keepalive_deadline(const struct sess *s)
 {
+    if (s->pers == SESS_AWS)    /* clamped to 30..1200 s at CONNECT, never 0 */
+        return s->last_rx + (int64_t)s->keepalive * 1500;
     int64_t idle = (int64_t)GOOGLE_IDLE_LIMIT_S * 1000;
     /* 1.5x the keepalive [MQTT-3.1.2-24], and never beyond Google's hard
      * 20-minute idle limit (which also covers keepalive 0). */
@@ -388,7 +406,7 @@ void sess_on_timer(struct sess *s)
 
 /* ---- upstream callbacks ---- */
 
-static bool alloc_tables(struct sess *s)
+bool sess_alloc_tables(struct sess *s)
 {
     size_t n = s->hub->cfg.max_inflight;
     s->ups = calloc(n, sizeof(*s->ups));
@@ -405,7 +423,6 @@ static bool alloc_tables(struct sess *s)
 static void on_up_connack(void *ud, uint8_t rc, bool session_present)
 {
     struct sess *s = ud;
-    (void)session_present;
 
     if (s->state != SESS_UPSTREAM_WAIT)
         return;
@@ -419,6 +436,23 @@ static void on_up_connack(void *ud, uint8_t rc, bool session_present)
     /* Only now, with the new session authenticated and bridged, does it
      * replace an older one for the same device (Google kept one connection
      * per device and closed the existing one). */
+    if (s->pers == SESS_AWS) {
+        /* AWS: the newer connection with a client id wins; the older one is
+         * dropped (DUPLICATE_CLIENTID) [aws-iot-core.md 3.6]. */
+        struct sess *old = sess_hub_find_aws(s->hub, s->aws->client_id);
+        if (old && old != s) {
+            log_info("session replaced peer=%s client_id=\"%s\" by a new connection from %s",
+                     old->peer, old->client_id, s->peer);
+            sess_close(old, "replaced by a new connection with the same client id");
+        }
+        hub_insert(s->hub, s);
+        s->resumed = session_present && s->aws->persistent;
+        /* Persistent sessions live in the broker as the upstream session
+         * (same clean-session flag), so its session-present is the answer. */
+        EMIT(s, MQTT_ENCODED_LEN_CONNACK,
+             mqtt_encode_connack(&w_, session_present, MQTT_CONNACK_ACCEPTED));
+        goto connected;
+    }
     struct sess *old = sess_hub_find(s->hub, s->auth.device.rowid);
     if (old && old != s) {
         log_info("session replaced peer=%s client_id=\"%s\" by a new connection from %s", old->peer,
@@ -431,6 +465,7 @@ static void on_up_connack(void *ud, uint8_t rc, bool session_present)
     hub_insert(s->hub, s);
     /* Google: no persistent sessions, session-present is always 0. */
     send_connack(s, MQTT_CONNACK_ACCEPTED);
+connected:
     s->state = SESS_ACTIVE;
     s->hub->stats.connected++;
     log_info("device connected peer=%s client_id=\"%s\" keepalive=%u", s->peer, s->client_id,
@@ -539,13 +574,36 @@ struct down_slot *sess_down_alloc(struct sess *s)
 const struct sub_entry *sess_sub_match(const struct sess *s, const char *topic, size_t len)
 {
     const struct sub_entry *best = NULL;
+    bool (*matches)(const uint8_t *, size_t, const uint8_t *, size_t) =
+        s->pers == SESS_AWS ? aws_topic_matches : mqtt_topic_matches;
     for (size_t i = 0; i < s->n_subs; i++) {
-        if (mqtt_topic_matches((const uint8_t *)s->subs[i].filter, strlen(s->subs[i].filter),
-                               (const uint8_t *)topic, len) &&
+        if (matches((const uint8_t *)s->subs[i].filter, strlen(s->subs[i].filter),
+                    (const uint8_t *)topic, len) &&
             (!best || s->subs[i].qos > best->qos))
             best = &s->subs[i];
     }
     return best;
+}
+
+/* Sends a broker message to the device. Returns true when its upstream
+ * ack now waits for the device's PUBACK, false when the caller acks it. */
+static bool deliver(struct sess *s, struct mqtt_publish *out, const struct mqtt_publish *p)
+{
+    if (out->qos == 1) {
+        struct down_slot *d = sess_down_alloc(s);
+        if (!d) {
+            log_warn("delivery dropped peer=%s client_id=\"%s\": device in-flight window full",
+                     s->peer, s->client_id);
+            return false;
+        }
+        d->kind = DOWN_RELAY;
+        d->upstream_pid = p->packet_id;
+        out->packet_id = d->device_pid;
+        sess_send_publish(s, out);
+        return true;   /* acked upstream when the device acks */
+    }
+    sess_send_publish(s, out);
+    return false;
 }
 
 static void on_up_publish(void *ud, const struct mqtt_publish *p)
@@ -560,6 +618,21 @@ static void on_up_publish(void *ud, const struct mqtt_publish *p)
     }
     if (s->state != SESS_ACTIVE)
         goto drop;
+    if (s->pers == SESS_AWS) {
+        const struct sub_entry *sub;
+        tl = sess_aws_delivery(s, p, topic, sizeof(topic), &sub);
+        if (tl < 0)
+            goto drop;
+        struct mqtt_publish out = {
+            .qos = p->qos < sub->qos ? p->qos : sub->qos,
+            .retain = p->retain,      /* retained messages keep the flag (AWS delivers them) */
+            .topic = { (const uint8_t *)topic, (size_t)tl },
+            .payload = p->payload,
+        };
+        if (deliver(s, &out, p))
+            return;
+        goto drop;
+    }
     tl = google_map_delivery(&s->ident, p->topic.p, p->topic.len, topic, sizeof(topic));
     for (size_t i = 0; tl < 0 && i < s->n_attached; i++) {
         struct google_ident other = s->ident;
@@ -578,20 +651,8 @@ static void on_up_publish(void *ud, const struct mqtt_publish *p)
         .topic = { (const uint8_t *)topic, (size_t)tl },
         .payload = p->payload,
     };
-    if (out.qos == 1) {
-        struct down_slot *d = sess_down_alloc(s);
-        if (!d) {
-            log_warn("delivery dropped peer=%s client_id=\"%s\": device in-flight window full",
-                     s->peer, s->client_id);
-            goto drop;
-        }
-        d->kind = DOWN_RELAY;
-        d->upstream_pid = p->packet_id;
-        out.packet_id = d->device_pid;
-        sess_send_publish(s, &out);
-        return;   /* acked upstream when the device acks */
-    }
-    sess_send_publish(s, &out);
+    if (deliver(s, &out, p))
+        return;
 drop:
     if (p->qos == 1)
         ack_mark_done(s, p->packet_id);
@@ -636,11 +697,20 @@ static const struct upstream_callbacks up_callbacks = {
 
 /* ---- packet handlers ---- */
 
-static void refuse(struct sess *s, enum reg_auth_reason reason)
+void sess_refuse(struct sess *s, enum reg_auth_reason reason)
 {
     int code = reg_auth_reason_connack(reason);
     if ((size_t)reason < SESS_AUTH_REASONS)
         s->hub->stats.auth_refused[reason]++;
+    if (s->pers == SESS_AWS) {
+        /* AWS answers an MQTT 3.1.1 CONNECT it refuses with no CONNACK:
+         * the connection just closes (clients report "connection lost")
+         * [aws-iot-core.md 1.8]. The log says why. */
+        log_info("connection refused peer=%s client_id=\"%s\" connack=none reason=%s", s->peer,
+                 s->client_id, reg_auth_reason_word(reason));
+        sess_close(s, "refused");
+        return;
+    }
     log_info("connection refused peer=%s client_id=\"%s\" connack=%d reason=%s", s->peer,
              s->client_id, code, reg_auth_reason_word(reason));
     send_connack(s, (uint8_t)code);
@@ -652,13 +722,16 @@ static int handle_connect(struct sess *s, const struct mqtt_connect *c)
     const struct sess_config *cfg = &s->hub->cfg;
 
     log_escape(s->client_id, sizeof(s->client_id), c->client_id.p, c->client_id.len);
+    /* A client certificate means AWS-style, whatever the client id
+     * (DESIGN.md "Personality"). */
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    if (s->ops->peer_cert && s->ops->peer_cert(s->t, &der, &der_len) == 0)
+        return sess_aws_connect(s, c, der, der_len);
     if (!reg_google_client_id_is_google((const char *)c->client_id.p, c->client_id.len)) {
-        /* AWS (client certificate) and plain (username/password) schemes
-         * come with later issues: nothing matches, CONNACK 5 (DESIGN.md). */
-        log_info("connection refused peer=%s client_id=\"%s\" connack=5 reason=no-scheme", s->peer,
-                 s->client_id);
-        send_connack(s, MQTT_CONNACK_NOT_AUTHORIZED);
-        sess_close(s, "refused");
+        /* The plain (username/password) scheme comes with a later issue:
+         * nothing matches, CONNACK 5 (DESIGN.md). */
+        sess_refuse(s, REG_AUTH_NO_SCHEME);
         return -EACCES;
     }
     struct reg_jwt_rules rules = {
@@ -672,18 +745,18 @@ static int handle_connect(struct sess *s, const struct mqtt_connect *c)
         s->hub->db, (const char *)c->client_id.p, c->client_id.len, c->password.p, c->password.len,
         c->has_password, &rules, now, &s->auth);
     if (r != REG_AUTH_OK) {
-        refuse(s, r);
+        sess_refuse(s, r);
         return -EACCES;
     }
     s->authenticated = true;
     struct reg_registry_cfg rc;
     if (reg_registry_cfg_parse(s->auth.registry.extra_json, &rc) < 0) {
-        refuse(s, REG_AUTH_STORE_ERROR);
+        sess_refuse(s, REG_AUTH_STORE_ERROR);
         return -EIO;
     }
     if (!rc.mqtt_enabled) {
         /* Google refused devices of a registry with MQTT_DISABLED. */
-        refuse(s, REG_AUTH_MQTT_DISABLED);
+        sess_refuse(s, REG_AUTH_MQTT_DISABLED);
         return -EACCES;
     }
     if (rc.n_event_routes || rc.has_state_route) {
@@ -706,7 +779,7 @@ static int handle_connect(struct sess *s, const struct mqtt_connect *c)
     if (c->will)
         log_info("peer=%s client_id=\"%s\": Will dropped (Google IoT Core had no Last Will)", s->peer,
                  s->client_id);
-    if (!alloc_tables(s)) {
+    if (!sess_alloc_tables(s)) {
         send_connack(s, MQTT_CONNACK_UNAVAILABLE);
         sess_close(s, "out of memory");
         return -ENOMEM;
@@ -719,6 +792,13 @@ static int handle_connect(struct sess *s, const struct mqtt_connect *c)
     snprintf(up_cid, sizeof(up_cid), "%sg:%s/%s/%s/%s", cfg->client_id_prefix,
              s->auth.registry.project, s->auth.registry.location, s->auth.registry.id,
              s->auth.device.id);
+    return sess_open_upstream(s, up_cid, true, NULL);
+}
+
+int sess_open_upstream(struct sess *s, const char *up_cid, bool clean_session,
+                       const struct mqtt_publish *will)
+{
+    const struct sess_config *cfg = &s->hub->cfg;
     struct upstream_params up = {
         .host = cfg->upstream_host,
         .port = cfg->upstream_port,
@@ -726,8 +806,8 @@ static int handle_connect(struct sess *s, const struct mqtt_connect *c)
         .username = cfg->upstream_username,
         .password = cfg->upstream_password,
         .keepalive = UPSTREAM_KEEPALIVE,
-        .clean_session = true,
-        .will = NULL,
+        .clean_session = clean_session,
+        .will = will,
         .max_packet = cfg->max_packet + 1024,
         .max_inflight = cfg->max_inflight,
         .connect_timeout_ms = cfg->connect_timeout * 1000,
@@ -778,6 +858,11 @@ static int handle_subscribe(struct sess *s, const struct mqtt_subscribe *sub)
     char up_names[MQTT_MAX_FILTERS][SUB_FILTER_MAX];
     size_t n_up = 0, slot = PENDING_SUBACKS;
 
+    if (s->pers == SESS_AWS && sub->count > AWS_MAX_FILTERS_PER_SUBSCRIBE) {
+        /* AWS: at most 8 filters per SUBSCRIBE [aws-iot-core.md 3.8]. */
+        sess_close(s, "more than 8 filters in one SUBSCRIBE (AWS limit)");
+        return -EPROTO;
+    }
     for (size_t i = 0; i < PENDING_SUBACKS; i++)
         if (!s->pending[i])
             slot = i;
@@ -801,9 +886,12 @@ static int handle_subscribe(struct sess *s, const struct mqtt_subscribe *sub)
         /* Google granted QoS 1 for a QoS 2 request. */
         uint8_t qos = f->qos > 1 ? 1 : f->qos;
         int ul = -EACCES;
-        /* The device's own topics, or (gateways) those of an attached
-         * device; a gateway's errors topic only for itself. */
-        if (sess_target(s, f->filter.p, f->filter.len, &target, &target_rowid))
+        if (s->pers == SESS_AWS) {
+            kind = GOOGLE_SUB_COMMANDS;     /* relayed from the broker */
+            ul = sess_aws_subscribe_filter(s, f, up_names[n_up], SUB_FILTER_MAX);
+        } else if (sess_target(s, f->filter.p, f->filter.len, &target, &target_rowid))
+            /* The device's own topics, or (gateways) those of an attached
+             * device; a gateway's errors topic only for itself. */
             ul = google_map_subscribe(&target, f->filter.p, f->filter.len, up_names[n_up],
                                       SUB_FILTER_MAX, &kind);
         if (ul >= 0 && kind == GOOGLE_SUB_ERRORS &&
@@ -879,6 +967,19 @@ static int handle_unsubscribe(struct sess *s, const struct mqtt_subscribe *uns)
 
     for (size_t i = 0; i < uns->count; i++) {
         const struct mqtt_slice *f = &uns->filters[i].filter;
+        if (s->pers == SESS_AWS) {
+            /* Forwarded whether or not this connection made the
+             * subscription: a resumed persistent session holds
+             * subscriptions only the broker knows. */
+            int ul = aws_map_up(s->hub->cfg.aws_prefix, f->p, f->len, up_names[n_up],
+                                SUB_FILTER_MAX);
+            if (ul > 0 && f->len < SUB_FILTER_MAX) {
+                up_filters[n_up].filter.p = (const uint8_t *)up_names[n_up];
+                up_filters[n_up].filter.len = (size_t)ul;
+                up_filters[n_up].qos = 0;
+                n_up++;
+            }
+        }
         for (size_t j = 0; j < s->n_subs; j++) {
             if (strlen(s->subs[j].filter) != f->len || memcmp(s->subs[j].filter, f->p, f->len) != 0)
                 continue;
@@ -886,7 +987,7 @@ static int handle_unsubscribe(struct sess *s, const struct mqtt_subscribe *uns)
             struct google_ident target;
             int64_t target_rowid;
             int ul = -EACCES;
-            if (sess_target(s, f->p, f->len, &target, &target_rowid))
+            if (s->pers != SESS_AWS && sess_target(s, f->p, f->len, &target, &target_rowid))
                 ul = google_map_subscribe(&target, f->p, f->len, up_names[n_up], SUB_FILTER_MAX,
                                           &kind);
             if (ul > 0 && kind == GOOGLE_SUB_COMMANDS) {
@@ -944,6 +1045,49 @@ static int route_publish(struct sess *s, const struct mqtt_publish *p, enum goog
     return n < 0 || (size_t)n >= cap ? tl : n;
 }
 
+/* The upstream half of a PUBLISH both personalities share: QoS 1 window,
+ * the broker publish, the in-flight slot. Returns as handle_publish. */
+static int forward_publish(struct sess *s, const struct mqtt_publish *p, const char *topic,
+                           size_t tl, bool retain)
+{
+    if (!s->up) {
+        sess_close(s, "upstream session lost");
+        return -ENOTCONN;
+    }
+    uint16_t upid = 0;
+    int r = upstream_publish(s->up, topic, tl, p->payload.p, p->payload.len, p->qos, retain, &upid);
+    if (r == -EAGAIN)
+        return 1;
+    if (r < 0) {
+        sess_close(s, "upstream publish failed");
+        return r;
+    }
+    s->hub->stats.publishes_in++;
+    if (p->qos == 1) {
+        struct up_slot *slot = up_find(s, 0);
+        slot->device_pid = p->packet_id;
+        slot->upstream_pid = upid;
+    }
+    return 0;
+}
+
+static int publish_aws(struct sess *s, const struct mqtt_publish *p)
+{
+    char topic[1400];
+
+    if (p->qos == 1) {
+        if (up_find(s, p->packet_id))
+            return 0;   /* a DUP resend of one still in flight */
+        if (!up_find(s, 0))
+            return 1;   /* window full: wait for the broker's acks */
+    }
+    int tl = sess_aws_publish_topic(s, p, topic, sizeof(topic));
+    if (tl < 0)
+        return tl;
+    /* AWS keeps retained messages (iot:RetainPublish checked above). */
+    return forward_publish(s, p, topic, (size_t)tl, p->retain);
+}
+
 /* Returns 1 if the packet must wait (in-flight window full), 0 if handled,
  * negative if the session was closed. */
 static int handle_publish(struct sess *s, const struct mqtt_publish *p)
@@ -953,10 +1097,15 @@ static int handle_publish(struct sess *s, const struct mqtt_publish *p)
     int64_t now = time_now_mono_ms();
 
     if (p->qos == 2) {
-        /* Google closed the connection on QoS 2. */
-        sess_close(s, "QoS 2 is not supported (Google IoT Core)");
+        /* Google closed the connection on QoS 2; AWS never acknowledges a
+         * QoS 2 PUBLISH, and a client waiting for a PUBREC is better told
+         * at once. */
+        sess_close(s, s->pers == SESS_AWS ? "QoS 2 is not supported (AWS IoT Core)"
+                                          : "QoS 2 is not supported (Google IoT Core)");
         return -EPROTO;
     }
+    if (s->pers == SESS_AWS)
+        return publish_aws(s, p);
     enum google_control control = google_topic_control(p->topic.p, p->topic.len);
     if (control != GOOGLE_CONTROL_NONE)
         return sess_gateway_control(s, p, control);
@@ -1016,26 +1165,10 @@ static int handle_publish(struct sess *s, const struct mqtt_publish *p)
         }
         s->last_state_ms = now;
     }
-    if (!s->up) {
-        sess_close(s, "upstream session lost");
-        return -ENOTCONN;
-    }
-    uint16_t upid = 0;
     /* RETAIN is ignored: Google had no retained messages. */
-    int r = upstream_publish(s->up, topic, (size_t)tl, p->payload.p, p->payload.len, p->qos, false,
-                             &upid);
-    if (r == -EAGAIN)
-        return 1;
-    if (r < 0) {
-        sess_close(s, "upstream publish failed");
+    int r = forward_publish(s, p, topic, (size_t)tl, false);
+    if (r != 0)
         return r;
-    }
-    s->hub->stats.publishes_in++;
-    if (p->qos == 1) {
-        struct up_slot *slot = up_find(s, 0);
-        slot->device_pid = p->packet_id;
-        slot->upstream_pid = upid;
-    }
     int64_t now_us = time_now_unix_us();
     /* Timestamps and state belong to the device the topic names (a
      * gateway publishes for its attached devices). */
@@ -1091,10 +1224,15 @@ static int dispatch(struct sess *s, const struct mqtt_packet *pk)
         return handle_unsubscribe(s, &pk->u.subscribe);
     case MQTT_PINGREQ:
         EMIT(s, 2, mqtt_encode_empty(&w_, MQTT_PINGRESP));
-        db_device_mark(s->hub->db, s->auth.device.rowid, DB_MARK_HEARTBEAT, time_now_unix_us());
+        if (s->pers == SESS_GOOGLE)
+            db_device_mark(s->hub->db, s->auth.device.rowid, DB_MARK_HEARTBEAT,
+                           time_now_unix_us());
         return 0;
     case MQTT_DISCONNECT:
-        /* A clean end: the Will (none for Google) is discarded. */
+        /* A clean end: the Will (none for Google) is discarded; AWS
+         * devices' DISCONNECT is forwarded upstream so the broker discards
+         * it too. */
+        s->client_disconnected = true;
         sess_close(s, "client disconnected");
         return -ECONNRESET;
     default:

@@ -32,6 +32,9 @@ struct sess_config {
     char upstream_password[256];
     char client_id_prefix[128];
     char google_prefix[128];
+    char aws_prefix[128];           /* AWS device topics go under it */
+    char aws_region[64];            /* for policy ARNs */
+    char aws_account[32];
     char pubsub_prefix[128];        /* notification-config routes go under it */
     /* Limits. */
     int connect_timeout;            /* s, from accept to CONNACK sent */
@@ -65,6 +68,9 @@ struct sess_transport_ops {
     void (*close)(void *t);
     /* (Re)arm the session's single timer to fire after ms; cancel if ms < 0. */
     void (*arm_timer)(void *t, int64_t ms);
+    /* The client certificate as DER (*ret malloc'd: free it), -ENOENT when
+     * the client sent none. May be NULL (no TLS). */
+    int (*peer_cert)(void *t, uint8_t **ret, size_t *ret_len);
 };
 
 /* Everything sessions share; one per daemon. */
@@ -86,6 +92,14 @@ int sess_hub_config_updated(struct sess_hub *hub, int64_t device_rowid);
  * sendCommandToDevice failed then). The command itself goes out through the
  * broker (google/P/L/R/D/commands[/SUB]) so backends see it too. */
 int sess_hub_command_target(struct sess_hub *hub, int64_t device_rowid, const char *subfolder);
+/* AWS: the certificate's status changed or it was deleted: its sessions
+ * close unless it is still ACTIVE (and then recompile their policies).
+ * Returns how many sessions were closed. */
+int sess_hub_aws_cert_changed(struct sess_hub *hub, int64_t cert_rowid);
+/* AWS: policies, versions, attachments or things changed: every AWS
+ * session recompiles its policies and closes when iot:Connect is no longer
+ * allowed. Returns how many sessions were closed. */
+int sess_hub_aws_policies_changed(struct sess_hub *hub);
 /* Daemon shutdown: close every session (upstream ended the way the
  * personality does). */
 void sess_hub_close_all(struct sess_hub *hub);

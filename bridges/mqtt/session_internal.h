@@ -13,6 +13,7 @@
 #include "bridges/upstream/upstream.h"
 #include "common/buf.h"
 #include "db/db.h"
+#include "registry/reg_aws_auth.h"
 #include "registry/reg_device_auth.h"
 #include "registry/reg_gateway.h"
 #include "registry/reg_registry_cfg.h"
@@ -41,6 +42,12 @@ struct up_slot {
 };
 
 enum down_kind { DOWN_FREE = 0, DOWN_RELAY, DOWN_CONFIG };
+
+/* Who the device is, decided at CONNECT (DESIGN.md "Personality"). */
+enum sess_personality {
+    SESS_GOOGLE = 0,        /* client id projects/P/locations/L/registries/R/devices/D + JWT */
+    SESS_AWS,               /* client certificate */
+};
 
 /* Daemon -> device QoS 1 delivery awaiting the device's PUBACK. */
 struct down_slot {
@@ -94,6 +101,10 @@ struct sess {
     bool rx_paused;
 
     /* Identity, once authenticated. */
+    enum sess_personality pers;
+    struct reg_aws_auth *aws;        /* owned; AWS sessions only */
+    bool client_disconnected;        /* the device sent DISCONNECT (AWS: forwarded upstream) */
+    bool resumed;                    /* AWS: a persistent session the broker resumed */
     struct reg_google_auth auth;
     bool authenticated;
     struct google_ident ident;
@@ -140,7 +151,9 @@ struct sess_hub {
     struct db *db;
     struct lws_vhost *upstream_vh;
     struct sess_stats stats;
-    struct sess *buckets[HUB_BUCKETS];   /* authenticated sessions by device rowid */
+    struct sess *buckets[HUB_BUCKETS];   /* authenticated Google sessions by device rowid */
+    struct sess *aws_buckets[HUB_BUCKETS]; /* authenticated AWS sessions by client id */
+    struct reg_aws_env aws_env;          /* points into cfg */
     size_t n_all;
     struct sess **all;                   /* every live session, for close_all */
     size_t all_cap;
@@ -162,6 +175,37 @@ struct sess *sess_hub_find(struct sess_hub *h, int64_t rowid);
 const struct sub_entry *sess_sub_match(const struct sess *s, const char *topic, size_t len);
 /* Removes subscription j (frees its filter; the last one moves into j). */
 void sess_sub_remove(struct sess *s, size_t j);
+
+/* Opens the session's upstream link (client id up_cid) and moves to
+ * SESS_UPSTREAM_WAIT with input paused. On failure answers CONNACK 3 and
+ * closes; returns a negative errno then. */
+int sess_open_upstream(struct sess *s, const char *up_cid, bool clean_session,
+                       const struct mqtt_publish *will);
+/* Logs and counts a refused CONNECT, answers it as the personality does
+ * (Google: CONNACK with the reason's code; AWS: no CONNACK) and closes. */
+void sess_refuse(struct sess *s, enum reg_auth_reason reason);
+/* Allocates the in-flight tables (sized max_inflight). */
+bool sess_alloc_tables(struct sess *s);
+
+/* ---- session_aws.c ---- */
+/* CONNECT of a device that presented a client certificate (der, len; the
+ * session takes ownership). Same returns as handle_connect. */
+int sess_aws_connect(struct sess *s, const struct mqtt_connect *c, uint8_t *der, size_t len);
+/* The PUBLISH's upstream topic into out (and whether it keeps RETAIN), or
+ * negative after closing the session (a denied publish disconnects, as AWS
+ * does). */
+int sess_aws_publish_topic(struct sess *s, const struct mqtt_publish *p, char *out, size_t cap);
+/* One SUBSCRIBE filter: its upstream filter into out, or -EACCES (0x80). */
+int sess_aws_subscribe_filter(struct sess *s, const struct mqtt_topic_qos *f, char *out,
+                              size_t cap);
+/* A broker PUBLISH for this AWS session: the device topic into out and the
+ * subscription it is delivered under, or -EACCES to drop it (no matching
+ * subscription, iot:Receive denied). */
+int sess_aws_delivery(struct sess *s, const struct mqtt_publish *p, char *out, size_t cap,
+                      const struct sub_entry **ret_sub);
+struct sess *sess_hub_find_aws(struct sess_hub *h, const char *client_id);
+void sess_hub_insert_aws(struct sess_hub *h, struct sess *s);
+void sess_hub_remove_aws(struct sess_hub *h, struct sess *s);
 
 /* ---- session_config.c ---- */
 /* Sends the latest config of device_rowid (self or attached) on

@@ -1,0 +1,473 @@
+"""AWS-style devices: mTLS on the MQTT port, identity by certificate
+fingerprint, policies (with variables, explicit deny, default deny) checked
+on CONNECT, PUBLISH, SUBSCRIBE and every delivery, AWS's MQTT behaviour, and
+live effects of certificate and policy changes. Real paho clients with
+client certificates, a real Mosquitto, the control plane driven by botocore
+(the AWS SDK the aws CLI is built on)."""
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+import awshelp
+import helpers
+from awshelp import AwsDevice, policy
+
+REGION, ACCOUNT = "us-east-1", "123456789012"
+ARN = "arn:aws:iot:%s:%s:" % (REGION, ACCOUNT)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, iotcored_bin):
+    base = tmp_path_factory.mktemp("aws")
+    brk = helpers.Broker(os.path.join(str(base), "broker")).start()
+    d = helpers.Daemon(os.path.join(str(base), "iotcored"), brk.url, binary=iotcored_bin)
+    d.broker = brk
+    d.start()
+    iot = awshelp.iot_client(d)
+    yield d, iot, str(base)
+    d.stop_checked()
+    brk.stop()
+
+
+def backend(d, topic="aws/#"):
+    return helpers.Backend(d.broker.port, topic=topic).connect()
+
+
+def device_policy(topics="*"):
+    """Connect as any client, publish/subscribe/receive on `topics`."""
+    return policy(
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": ARN + "client/*"},
+        {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive", "iot:RetainPublish"],
+         "Resource": ARN + "topic/" + topics},
+        {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": ARN + "topicfilter/" + topics},
+    )
+
+
+def connect(d, cert, client_id=None, **kw):
+    dev = AwsDevice(d, cert.cert_path, cert.key_path, client_id or helpers.unique_id("aws"), **kw)
+    return dev, dev.connect()
+
+
+def wait_msgs(pred, timeout=helpers.T_DELIVER):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return pred()
+
+
+def test_publish_subscribe_receive_through_broker(env):
+    d, iot, base = env
+    cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
+    be = backend(d)
+    dev, rc = connect(d, cert)
+    try:
+        assert rc == 0, dev.describe()
+        assert dev.publish_acked("dt/sensor1/temp", b"21.5", qos=1)
+        assert wait_msgs(lambda: any(m[0] == "aws/dt/sensor1/temp" and m[1] == b"21.5" for m in be.messages))
+        assert dev.subscribe_wait("cmd/sensor1", qos=1) == [1]
+        be.c.publish("aws/cmd/sensor1", b"on", qos=1)
+        assert wait_msgs(lambda: ("cmd/sensor1", b"on", 1) in [(t, bytes(p), q) for t, p, q in dev.messages])
+        # QoS 0 both ways too.
+        assert dev.publish_acked("dt/sensor1/q0", b"x", qos=0)
+        assert wait_msgs(lambda: any(m[0] == "aws/dt/sensor1/q0" for m in be.messages))
+    finally:
+        dev.close()
+        be.close()
+
+
+def test_unknown_or_self_signed_certificate_refused(env, tmp_path):
+    d, iot, base = env
+    key = helpers.ec_key()
+    cert_pem = helpers.self_signed_pem(key, cn="rogue")
+    cp, kp = tmp_path / "rogue.pem", tmp_path / "rogue.key"
+    cp.write_text(cert_pem)
+    kp.write_bytes(helpers.private_pem(key))
+    mark = d.log_mark()
+    dev = AwsDevice(d, str(cp), str(kp), "rogue-1")
+    try:
+        # AWS closes an unauthorized 3.1.1 CONNECT without a CONNACK.
+        assert dev.connect() is None or dev.rc != 0
+        assert dev.wait_closed()
+        d.wait_log(r'client_id="rogue-1" connack=none reason=unknown-certificate', since=mark)
+    finally:
+        dev.close()
+
+
+def test_registered_without_ca_connects(env, tmp_path):
+    """RegisterCertificateWithoutCA: identity is the fingerprint, whoever signed it."""
+    d, iot, base = env
+    key = helpers.ec_key()
+    pem = helpers.self_signed_pem(key, cn="own-ca-device")
+    r = iot.register_certificate_without_ca(certificatePem=pem, status="ACTIVE")
+    name = helpers.unique_id("p")
+    iot.create_policy(policyName=name, policyDocument=device_policy())
+    iot.attach_policy(policyName=name, target=r["certificateArn"])
+    cp, kp = tmp_path / "own.pem", tmp_path / "own.key"
+    cp.write_text(pem)
+    kp.write_bytes(helpers.private_pem(key))
+    dev = AwsDevice(d, str(cp), str(kp), helpers.unique_id("own"))
+    try:
+        assert dev.connect() == 0, dev.describe()
+        assert dev.publish_acked("dt/own", b"1", qos=1)
+    finally:
+        dev.close()
+
+
+@pytest.mark.parametrize("status", ["INACTIVE", "REVOKED"])
+def test_inactive_certificate_refused(env, status):
+    d, iot, base = env
+    cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
+    iot.update_certificate(certificateId=cert.id, newStatus=status)
+    mark = d.log_mark()
+    dev, rc = connect(d, cert, client_id=helpers.unique_id("inact"))
+    try:
+        assert rc is None or rc != 0
+        assert dev.wait_closed()
+        d.wait_log(r"reason=certificate-not-active", since=mark)
+    finally:
+        dev.close()
+
+
+def test_no_policy_is_default_deny(env):
+    d, iot, base = env
+    cert = awshelp.new_cert(iot, base)   # active, no policy
+    mark = d.log_mark()
+    dev, rc = connect(d, cert, client_id=helpers.unique_id("nopol"))
+    try:
+        assert rc is None or rc != 0
+        d.wait_log(r"reason=not-authorized", since=mark)
+    finally:
+        dev.close()
+
+
+def test_connect_resource_names_the_client_id(env):
+    d, iot, base = env
+    doc = policy({"Effect": "Allow", "Action": "iot:Connect", "Resource": ARN + "client/good-*"})
+    cert = awshelp.new_cert(iot, base, policy_doc=doc)
+    ok, rc = connect(d, cert, client_id="good-" + helpers.unique_id("c"))
+    try:
+        assert rc == 0, ok.describe()
+    finally:
+        ok.close()
+    bad, rc = connect(d, cert, client_id="bad-" + helpers.unique_id("c"))
+    try:
+        assert rc is None or rc != 0
+    finally:
+        bad.close()
+
+
+def test_denied_publish_disconnects_and_explicit_deny_wins(env):
+    d, iot, base = env
+    doc = policy(
+        {"Effect": "Allow", "Action": "iot:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": ["iot:Publish", "iot:Subscribe"],
+         "Resource": [ARN + "topic/secret/*", ARN + "topicfilter/secret/*"]},
+    )
+    cert = awshelp.new_cert(iot, base, policy_doc=doc)
+    be = backend(d, "aws/secret/#")
+    dev, rc = connect(d, cert)
+    try:
+        assert rc == 0, dev.describe()
+        assert dev.subscribe_wait([("secret/x", 1), ("open/x", 1)]) == [128, 1]
+        mark = d.log_mark()
+        dev.publish("secret/plans", b"nope", qos=1)
+        assert dev.wait_closed(), "a denied publish must disconnect (AWS)"
+        d.wait_log(r"iot:Publish denied", since=mark)
+        time.sleep(0.3)
+        assert not any(m[0] == "aws/secret/plans" for m in be.messages)
+    finally:
+        dev.close()
+        be.close()
+
+
+def test_receive_denied_drops_delivery(env):
+    d, iot, base = env
+    doc = policy(
+        {"Effect": "Allow", "Action": ["iot:Connect", "iot:Subscribe"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "iot:Receive", "Resource": ARN + "topic/feed/public"},
+    )
+    cert = awshelp.new_cert(iot, base, policy_doc=doc)
+    be = backend(d, "nothing/#")
+    dev, rc = connect(d, cert)
+    try:
+        assert rc == 0, dev.describe()
+        assert dev.subscribe_wait("feed/+", qos=1) == [1]
+        be.c.publish("aws/feed/private", b"hidden", qos=1)
+        be.c.publish("aws/feed/public", b"shown", qos=1)
+        assert wait_msgs(lambda: any(t == "feed/public" for t, p, q in dev.messages))
+        time.sleep(0.3)
+        assert [t for t, p, q in dev.messages] == ["feed/public"]
+        assert dev.is_connected()
+    finally:
+        dev.close()
+        be.close()
+
+
+def test_client_id_variable_is_literal(env):
+    """${iot:ClientId} substitutes literally: a client id with '*' grants
+    only the literal topic, never a wildcard."""
+    d, iot, base = env
+    doc = policy(
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": ARN + "client/*"},
+        {"Effect": "Allow", "Action": "iot:Publish", "Resource": ARN + "topic/dev/${iot:ClientId}/data"},
+    )
+    cert = awshelp.new_cert(iot, base, policy_doc=doc)
+    be = backend(d, "aws/dev/#")
+    dev, rc = connect(d, cert, client_id="a*")
+    try:
+        assert rc == 0, dev.describe()
+        assert dev.publish_acked("dev/a*/data", b"1", qos=1)
+        assert wait_msgs(lambda: any(m[0] == "aws/dev/a*/data" for m in be.messages))
+        dev.publish("dev/ab/data", b"2", qos=1)
+        assert dev.wait_closed()
+    finally:
+        dev.close()
+        be.close()
+
+
+def test_thing_variables_and_is_attached(env):
+    d, iot, base = env
+    doc = policy(
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": ARN + "client/${iot:Connection.Thing.ThingName}",
+         "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}}},
+        {"Effect": "Allow", "Action": "iot:Publish",
+         "Resource": ARN + "topic/things/${iot:Connection.Thing.ThingName}/${iot:Connection.Thing.Attributes[room]}"},
+    )
+    cert = awshelp.new_cert(iot, base, policy_doc=doc)
+    thing = helpers.unique_id("thing")
+    iot.create_thing(thingName=thing, attributePayload={"attributes": {"room": "kitchen"}})
+    # Not attached yet: the condition fails.
+    dev, rc = connect(d, cert, client_id=thing)
+    dev.close()
+    assert rc is None or rc != 0
+    iot.attach_thing_principal(thingName=thing, principal=cert.arn)
+    be = backend(d, "aws/things/#")
+    dev, rc = connect(d, cert, client_id=thing)
+    try:
+        assert rc == 0, dev.describe()
+        assert dev.publish_acked("things/%s/kitchen" % thing, b"t", qos=1)
+        assert wait_msgs(lambda: any(m[0] == "aws/things/%s/kitchen" % thing for m in be.messages))
+        # Another client id is not the thing.
+        other, rc2 = connect(d, cert, client_id=thing + "-x")
+        other.close()
+        assert rc2 is None or rc2 != 0
+    finally:
+        dev.close()
+        be.close()
+
+
+def test_deactivation_kicks_live_session_within_1s(env):
+    d, iot, base = env
+    cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
+    dev, rc = connect(d, cert)
+    try:
+        assert rc == 0, dev.describe()
+        t0 = time.monotonic()
+        iot.update_certificate(certificateId=cert.id, newStatus="INACTIVE")
+        assert dev.wait_closed(3)
+        assert dev.closed_at - t0 < 1.0
+        # And it cannot come back.
+        again, rc = connect(d, cert)
+        again.close()
+        assert rc is None or rc != 0
+    finally:
+        dev.close()
+
+
+def test_detaching_last_policy_kicks(env):
+    d, iot, base = env
+    cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
+    dev, rc = connect(d, cert)
+    try:
+        assert rc == 0, dev.describe()
+        t0 = time.monotonic()
+        iot.detach_policy(policyName=cert.policy, target=cert.arn)
+        assert dev.wait_closed(3)
+        assert dev.closed_at - t0 < 1.0
+    finally:
+        dev.close()
+
+
+def test_new_policy_version_applies_to_live_session(env):
+    d, iot, base = env
+    cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
+    dev, rc = connect(d, cert)
+    try:
+        assert rc == 0, dev.describe()
+        assert dev.publish_acked("open/1", b"1", qos=1)
+        narrower = policy(
+            {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"},
+            {"Effect": "Allow", "Action": "iot:Publish", "Resource": ARN + "topic/only/this"})
+        iot.create_policy_version(policyName=cert.policy, policyDocument=narrower, setAsDefault=True)
+        time.sleep(0.2)
+        assert dev.is_connected()
+        assert dev.publish_acked("only/this", b"2", qos=1)
+        dev.publish("open/1", b"3", qos=1)
+        assert dev.wait_closed()
+    finally:
+        dev.close()
+
+
+def test_duplicate_client_id_drops_older(env):
+    d, iot, base = env
+    cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
+    cid = helpers.unique_id("dup")
+    first, rc = connect(d, cert, client_id=cid)
+    try:
+        assert rc == 0
+        second, rc2 = connect(d, cert, client_id=cid)
+        try:
+            assert rc2 == 0
+            assert first.wait_closed(3)
+            assert second.is_connected()
+        finally:
+            second.close()
+    finally:
+        first.close()
+
+
+def test_sensor_hash_does_not_match_parent(env):
+    d, iot, base = env
+    cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
+    be = backend(d, "nothing/#")
+    dev, rc = connect(d, cert)
+    try:
+        assert rc == 0
+        assert dev.subscribe_wait("sensor/#", qos=1) == [1]
+        be.c.publish("aws/sensor", b"parent", qos=1)
+        be.c.publish("aws/sensor/a", b"child", qos=1)
+        assert wait_msgs(lambda: any(t == "sensor/a" for t, p, q in dev.messages))
+        time.sleep(0.3)
+        assert [t for t, p, q in dev.messages] == ["sensor/a"]
+    finally:
+        dev.close()
+        be.close()
+
+
+def test_aws_limits(env):
+    d, iot, base = env
+    cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
+    # 9 filters in one SUBSCRIBE: AWS allows 8.
+    dev, rc = connect(d, cert)
+    try:
+        assert rc == 0
+        dev.c.subscribe([("f%d" % i, 0) for i in range(9)])
+        assert dev.wait_closed()
+    finally:
+        dev.close()
+    # 8 slashes in a topic: over AWS's 7.
+    dev, rc = connect(d, cert)
+    try:
+        assert rc == 0
+        dev.publish("a/b/c/d/e/f/g/h/i", b"x", qos=1)
+        assert dev.wait_closed()
+    finally:
+        dev.close()
+    # Reserved topics are not device topics (no shadow service yet).
+    dev, rc = connect(d, cert)
+    try:
+        assert rc == 0
+        assert dev.subscribe_wait("$aws/things/x/shadow/update/accepted", qos=1) == [128]
+    finally:
+        dev.close()
+
+
+def test_sdk_metrics_username_is_ignored(env):
+    d, iot, base = env
+    cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
+    dev, rc = connect(d, cert, username="?SDK=PythonV2&Version=1.0")
+    try:
+        assert rc == 0, dev.describe()
+    finally:
+        dev.close()
+
+
+def test_will_on_vanish_not_on_disconnect(env):
+    d, iot, base = env
+    cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
+    be = backend(d, "aws/lwt/#")
+    try:
+        dev, rc = connect(d, cert, will=("lwt/gone", b"bye", 1, False))
+        assert rc == 0
+        dev.close()    # DISCONNECT: no will
+        dev2, rc = connect(d, cert, will=("lwt/gone2", b"bye2", 1, False))
+        assert rc == 0
+        dev2.c.socket().shutdown(2)    # vanish without DISCONNECT
+        assert wait_msgs(lambda: any(m[0] == "aws/lwt/gone2" for m in be.messages))
+        time.sleep(0.3)
+        assert not any(m[0] == "aws/lwt/gone" for m in be.messages)
+        dev2.close()
+    finally:
+        be.close()
+
+
+def test_persistent_session_through_broker(env):
+    d, iot, base = env
+    cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
+    cid = helpers.unique_id("pers")
+    dev, rc = connect(d, cert, client_id=cid, clean_session=False)
+    assert rc == 0 and not dev.session_present
+    assert dev.subscribe_wait("pers/%s" % cid, qos=1) == [1]
+    dev.close()
+    # Queued while away, delivered on resume with session-present.
+    be = backend(d, "nothing/#")
+    be.c.publish("aws/pers/%s" % cid, b"queued", qos=1).wait_for_publish(5)
+    dev, rc = connect(d, cert, client_id=cid, clean_session=False)
+    try:
+        assert rc == 0 and dev.session_present
+        assert wait_msgs(lambda: any(p == b"queued" for t, p, q in dev.messages))
+    finally:
+        dev.close()
+        be.close()
+
+
+def test_mosquitto_pub_with_client_certificate(env):
+    d, iot, base = env
+    cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
+    be = backend(d, "aws/cli/#")
+    try:
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(d.mqtts_port), "--cafile", d.ca_path,
+                        "--cert", cert.cert_path, "--key", cert.key_path, "-i", helpers.unique_id("mp"),
+                        "-q", "1", "-t", "cli/hello", "-m", "from mosquitto_pub"], check=True, timeout=20)
+        assert wait_msgs(lambda: any(m[0] == "aws/cli/hello" and m[1] == b"from mosquitto_pub" for m in be.messages))
+    finally:
+        be.close()
+
+
+def test_js_device_sdk(env):
+    """The AWS IoT Device SDK for JavaScript (npm aws-iot-device-sdk, device
+    class) connects with its certificate, subscribes, publishes, receives."""
+    d, iot, base = env
+    js = awshelp.js_clients_dir()
+    if js is None:
+        pytest.skip("node/npm not installed")
+    cid = helpers.unique_id("js")
+    doc = policy(
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": ARN + "client/" + cid},
+        {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"], "Resource": ARN + "topic/js/" + cid + "/*"},
+        {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": ARN + "topicfilter/js/" + cid + "/*"},
+    )
+    cert = awshelp.new_cert(iot, base, policy_doc=doc)
+    be = backend(d, "aws/js/%s/up" % cid)
+    p = subprocess.Popen(["node", os.path.join(js, "aws_device.js"), str(d.mqtts_port), d.ca_path,
+                          cert.cert_path, cert.key_path, cid, "js/%s/down" % cid, "js/%s/up" % cid],
+                         cwd=js, stdout=subprocess.PIPE, text=True)
+    try:
+        assert wait_msgs(lambda: any(m[0] == "aws/js/%s/up" % cid for m in be.messages), 20)
+        be.c.publish("aws/js/%s/down" % cid, b"reply", qos=1)
+        out, _ = p.communicate(timeout=20)
+        events = [json.loads(line) for line in out.splitlines() if line.strip()]
+        kinds = [e["event"] for e in events]
+        assert "connect" in kinds and p.returncode == 0, events
+        assert {"event": "message", "topic": "js/%s/down" % cid, "payload": "reply"} in events
+        assert [e for e in events if e["event"] == "suback"][0]["granted"] == [1]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        be.close()

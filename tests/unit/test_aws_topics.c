@@ -1,0 +1,79 @@
+/* AWS topic rules: keepalive clamp, client ids, limits, the upstream map and
+ * AWS's "a/#" deviation. */
+#include <errno.h>
+#include <string.h>
+
+#include "bridges/mqtt/aws.h"
+#include "testutil.h"
+
+#define S(x) (const uint8_t *)(x), strlen(x)
+
+static bool m(const char *filter, const char *topic)
+{
+    return aws_topic_matches(S(filter), S(topic));
+}
+
+int main(void)
+{
+    /* Keepalive: 0 and > 1200 -> 1200; 1..29 -> 30. */
+    CHECK_EQ(aws_keepalive(0), 1200);
+    CHECK_EQ(aws_keepalive(1), 30);
+    CHECK_EQ(aws_keepalive(29), 30);
+    CHECK_EQ(aws_keepalive(30), 30);
+    CHECK_EQ(aws_keepalive(600), 600);
+    CHECK_EQ(aws_keepalive(1200), 1200);
+    CHECK_EQ(aws_keepalive(1201), 1200);
+    CHECK_EQ(aws_keepalive(65535), 1200);
+
+    /* Client ids: 1..128 bytes, no leading '$'. */
+    char id[200];
+    memset(id, 'a', sizeof(id));
+    CHECK(aws_client_id_ok((const uint8_t *)id, 128));
+    CHECK(!aws_client_id_ok((const uint8_t *)id, 129));
+    CHECK(!aws_client_id_ok((const uint8_t *)id, 0));
+    CHECK(!aws_client_id_ok(S("$dev")));
+    CHECK(aws_client_id_ok(S("dev$")));
+
+    /* Limits: 256 bytes, 7 slashes. */
+    char t[400];
+    memset(t, 'x', sizeof(t));
+    CHECK_EQ(aws_topic_check((const uint8_t *)t, 256), 0);
+    CHECK_EQ(aws_topic_check((const uint8_t *)t, 257), -EMSGSIZE);
+    CHECK_EQ(aws_topic_check(S("a/b/c/d/e/f/g/h")), 0);
+    CHECK_EQ(aws_topic_check(S("a/b/c/d/e/f/g/h/i")), -EMSGSIZE);
+    CHECK_EQ(aws_topic_check(S("a/b/c/d/e/f/g/#")), 0);
+    /* Reserved topics are not device topics (served by the daemon later). */
+    CHECK_EQ(aws_topic_check(S("$aws/things/t/shadow/update")), -EACCES);
+    CHECK_EQ(aws_topic_check(S("$SYS/broker")), -EACCES);
+    /* The Basic Ingest prefix does not count towards the slashes. */
+    CHECK_EQ(aws_topic_check(S("$aws/rules/r/a/b/c/d/e/f/g/h")), -EACCES);
+
+    /* The upstream map and back. */
+    char out[64];
+    CHECK_EQ(aws_map_up("aws/", S("dt/1"), out, sizeof(out)), 8);
+    CHECK_STR(out, "aws/dt/1");
+    CHECK_EQ(aws_map_up("aws/", S("0123456789"), out, 12), -ENOSPC);
+    const uint8_t *d;
+    size_t dl;
+    CHECK(aws_map_down("aws/", S("aws/dt/1"), &d, &dl) && dl == 4 && memcmp(d, "dt/1", 4) == 0);
+    CHECK(!aws_map_down("aws/", S("google/p/l"), &d, &dl));
+    CHECK(!aws_map_down("aws/", S("aws/"), &d, &dl));
+
+    /* AWS's deviation: "a/#" matches "a/" and below, not "a". */
+    CHECK(!m("sensor/#", "sensor"));
+    CHECK(m("sensor/#", "sensor/"));
+    CHECK(m("sensor/#", "sensor/x"));
+    CHECK(m("sensor/#", "sensor/x/y"));
+    CHECK(!m("+/#", "sensor"));
+    CHECK(m("+/#", "sensor/x"));
+    CHECK(!m("a/+/#", "a/b"));
+    CHECK(m("a/+/#", "a/b/c"));
+    /* Otherwise MQTT's rules. */
+    CHECK(m("#", "a"));
+    CHECK(m("a/+", "a/b"));
+    CHECK(!m("a/+", "a/b/c"));
+    CHECK(m("a/b", "a/b"));
+    CHECK(!m("a/b", "a/c"));
+    CHECK(!m("#", "$aws/x"));
+    return tu_finish("aws_topics");
+}

@@ -330,9 +330,16 @@ static int read_all(struct lg_conn *c)
                 int e = SSL_get_error(c->ssl, r);
                 if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
                     return 0;
-                fail(c, e == SSL_ERROR_ZERO_RETURN ? (c->st == LG_ST_UP ? "closed-by-server"
-                                                                         : "closed-before-connack")
-                        : (c->st == LG_ST_UP ? "reset-by-server" : "reset-before-connack"));
+                bool up = c->st == LG_ST_UP;
+                if (e == SSL_ERROR_ZERO_RETURN)
+                    fail(c, up ? "closed-by-server" : "closed-before-connack");
+                else if (e == SSL_ERROR_SSL && !up)
+                    /* In TLS 1.3 the client's handshake ends before the
+                     * server has checked the client certificate: a refused
+                     * one shows up as an alert on the first read. */
+                    fail(c, "tls-alert-before-connack");
+                else
+                    fail(c, up ? "reset-by-server" : "reset-before-connack");
                 return -1;
             }
             n = r;

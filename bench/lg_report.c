@@ -10,6 +10,7 @@ static const char *scheme_name(enum lg_scheme s)
     case LG_SCHEME_RS256: return "jwt-rs256";
     case LG_SCHEME_PASSWORD: return "password";
     case LG_SCHEME_NONE: return "none";
+    case LG_SCHEME_X509: return "x509";
     }
     return "?";
 }

@@ -21,6 +21,7 @@ enum lg_scheme {
     LG_SCHEME_RS256,                /* Google JWT, RS256 */
     LG_SCHEME_PASSWORD,             /* username/password (a plain broker) */
     LG_SCHEME_NONE,                 /* no credentials */
+    LG_SCHEME_X509,                 /* TLS client certificate, no username/password (AWS IoT style) */
 };
 
 struct lg_watch {
@@ -37,7 +38,8 @@ struct lg_opts {
     bool resume;
     /* identity */
     enum lg_scheme scheme;
-    const char *key_file;           /* JWT signing key */
+    const char *key_file;           /* JWT signing key, or the client certificate's key (x509) */
+    const char *cert_file;          /* client certificate chain (PEM), presented on every connection */
     const char *project, *location, *registry;
     const char *device_prefix;      /* device id = prefix + (offset + i) */
     unsigned device_offset;

@@ -1,12 +1,15 @@
 """Side-by-side benchmark of iotcored (bridging to Mosquitto) against
-Mosquitto alone (TLS + password file), driven by iotcored-loadgen.
+Mosquitto alone (TLS + password file, and TLS + client certificate for the
+mTLS rows), driven by iotcored-loadgen.
 
 Started by bench/run (which builds first). Every process it starts is
 stopped by PID; ports are free ephemeral ports on 127.0.0.1 (never 1883).
 See bench/README.md for what each scenario measures.
 """
 import argparse
+import configparser
 import datetime
+import fnmatch
 import json
 import os
 import platform
@@ -29,6 +32,16 @@ OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 
 PROJECT, LOCATION, REGISTRY = "bench", "us-central1", "bench"
 BENCH_USER, BENCH_PASSWORD = "bench", "bench-password-0123456789"
+# mTLS (scenario 1): one AWS-style device certificate per key type, issued by
+# iotcored's control plane (so signed by its data_dir/ca.pem), each shared by
+# every connection of a run with client ids PREFIX + N (AWS allows that).
+AWS_REGION = "us-east-1"
+AWS_POLICY = "bench-allow-all"
+X509_KINDS = (
+    # kind, device prefix, how the certificate is made, row text
+    ("rsa", "x5r-", "CreateKeysAndCertificate (RSA-2048, as AWS issues them)", "RSA-2048"),
+    ("ec", "x5e-", "CreateCertificateFromCsr (ECDSA P-256 key and CSR made here)", "ECDSA P-256"),
+)
 # iotcored's default is Google's 100 msg/s per connection: raised for the
 # throughput runs (and said so in the results).
 MAX_MSGS_PER_SECOND = 1000000
@@ -160,8 +173,9 @@ class Daemon:
 
 class Env:
     """Certificates, keys, one Mosquitto (plain listener for iotcored and the
-    backend subscriber, TLS + password listener for direct devices) and one
-    iotcored bridging to it."""
+    backend subscriber, TLS + password listener for direct devices, and once
+    the AWS device certificates exist a TLS listener requiring a client
+    certificate) and one iotcored bridging to it."""
 
     def __init__(self, workdir, build_dir):
         self.dir = workdir
@@ -170,6 +184,12 @@ class Env:
         self.loadgen_bin = os.path.join(build_dir, "bench", "iotcored-loadgen")
         self.procs = []
         self.mosq = self.iot = None
+        # Set by make_x509_certs: {kind: (cert, key)} and the CA that signed
+        # them (iotcored's data_dir/ca.pem), trusted by Mosquitto's mTLS listener.
+        self.x509 = {}
+        self.x509_ca = None
+        self.mq_mtls = None
+        self.x509_why = None            # why the mTLS rows were skipped, if they were
 
     # ---- PKI: one CA, one ECDSA P-256 server certificate used by both servers
     def make_pki(self):
@@ -208,6 +228,19 @@ class Env:
         run_cmd([MOSQUITTO_PASSWD, "-b", pw, BENCH_USER, BENCH_PASSWORD])
         for attempt in range(5):
             self.mq_plain, self.mq_tls = free_port(), free_port()
+            self.mq_mtls = free_port() if self.x509_ca else None
+            # Devices with a client certificate (scenario 1's mTLS rows): the
+            # chain is checked against iotcored's CA, which issued them, and
+            # the certificate's CN becomes the username (no password file).
+            mtls = [
+                "listener %d 127.0.0.1" % self.mq_mtls,
+                "allow_anonymous false",
+                "certfile %s" % self.srv_cert,
+                "keyfile %s" % self.srv_key,
+                "cafile %s" % self.x509_ca,
+                "require_certificate true",
+                "use_identity_as_username true",
+            ] if self.mq_mtls else []
             conf = os.path.join(d, "mosquitto.conf")
             with open(conf, "w") as f:
                 f.write("\n".join([
@@ -229,12 +262,12 @@ class Env:
                     "password_file %s" % pw,
                     "certfile %s" % self.srv_cert,
                     "keyfile %s" % self.srv_key,
-                    "",
-                ]))
+                ] + mtls + [""]))
             self.mosq_conf = conf
             p = Proc("mosquitto", [MOSQUITTO, "-c", conf], os.path.join(d, "mosquitto.log"), cwd=d)
             try:
-                wait_for(lambda: not p.alive() or (tcp_accepts(self.mq_plain) and tcp_accepts(self.mq_tls)),
+                wait_for(lambda: not p.alive() or (tcp_accepts(self.mq_plain) and tcp_accepts(self.mq_tls) and
+                                                   (not self.mq_mtls or tcp_accepts(self.mq_mtls))),
                          20, "mosquitto listeners")
             except RuntimeError:
                 p.stop()
@@ -359,6 +392,64 @@ class Env:
         return ["--port", str(self.mq_tls), "--scheme", "password", "--username", BENCH_USER, "--password",
                 BENCH_PASSWORD, "--device-prefix", "pw-"]
 
+    def target_iot_x509(self, kind, port=None):
+        cert, key = self.x509[kind]
+        prefix = dict((k, p) for k, p, _, _ in X509_KINDS)[kind]
+        return ["--port", str(port or self.iot_mqtt), "--scheme", "x509", "--cert", cert, "--key", key,
+                "--device-prefix", prefix]
+
+    def target_mosq_x509(self, kind):
+        cert, key = self.x509[kind]
+        prefix = dict((k, p) for k, p, _, _ in X509_KINDS)[kind]
+        return ["--port", str(self.mq_mtls), "--scheme", "x509", "--cert", cert, "--key", key,
+                "--device-prefix", prefix]
+
+    def make_x509_certs(self):
+        """AWS-style device certificates through iotcored's AWS control plane
+        (botocore, SigV4 with data_dir/aws-credentials): an RSA-2048 key pair
+        issued by CreateKeysAndCertificate and an ECDSA P-256 certificate
+        issued from a CSR (CreateCertificateFromCsr), both ACTIVE with one
+        allow-all policy attached. Both are signed by data_dir/ca.pem, which
+        Mosquitto's mTLS listener then trusts. Returns False (and sets
+        x509_why) when botocore is missing: the mTLS rows are then skipped."""
+        try:
+            import botocore.session
+            from botocore.config import Config
+        except ImportError as e:
+            self.x509_why = "botocore not importable (%s): apt-get install python3-botocore" % e
+            return False
+        cp = configparser.ConfigParser()
+        cp.read(os.path.join(self.data, "aws-credentials"))
+        sec = cp["default"]
+        iot = botocore.session.Session().create_client(
+            "iot", region_name=AWS_REGION, endpoint_url="http://127.0.0.1:%d" % self.iot_admin,
+            aws_access_key_id=sec["aws_access_key_id"], aws_secret_access_key=sec["aws_secret_access_key"],
+            config=Config(retries={"max_attempts": 1}))
+        iot.create_policy(policyName=AWS_POLICY, policyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}))
+        d = os.path.join(self.dir, "pki")
+        for kind, prefix, _, _ in X509_KINDS:
+            cert, key = os.path.join(d, "x509-%s.pem" % kind), os.path.join(d, "x509-%s.key" % kind)
+            if kind == "rsa":
+                r = iot.create_keys_and_certificate(setAsActive=True)
+                with open(key, "w") as f:
+                    f.write(r["keyPair"]["PrivateKey"])
+            else:
+                run_cmd([OPENSSL, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                         "-out", key])
+                # A CN: Mosquitto's use_identity_as_username refuses a certificate without one.
+                csr = run_cmd([OPENSSL, "req", "-new", "-key", key, "-subj", "/CN=bench-ec-device"]).stdout
+                r = iot.create_certificate_from_csr(certificateSigningRequest=csr, setAsActive=True)
+            os.chmod(key, 0o600)
+            with open(cert, "w") as f:
+                f.write(r["certificatePem"])
+            iot.attach_policy(policyName=AWS_POLICY, target=r["certificateArn"])
+            self.x509[kind] = (cert, key)
+            log("x509 %s: certificate %s..., devices %sN" % (kind, r["certificateId"][:16], prefix))
+        self.x509_ca = os.path.join(self.data, "ca.pem")
+        return True
+
     def provision(self, n_es, n_rs):
         for key, prefix, n in ((self.es_key, "es-", n_es), (self.rs_key, "rs-", n_rs)):
             argv = [self.loadgen_bin, "--provision", str(n), "--provision-only", "--admin-url",
@@ -406,26 +497,45 @@ def measured(env, args, label, iot=None):
     return res
 
 
-def scenario_connect(env, prof, run_no, out, resume=False):
+def connect_cases(env, resume):
+    """Scenario 1's cases as pairs (iotcored, Mosquitto alone) that are
+    compared with each other; (label, loadgen target args)."""
+    pairs = [
+        [("1-iot-es256", env.target_iot("es256")), ("1-mosq-tls-password", env.target_mosq())],
+        [("1-iot-rs256", env.target_iot("rs256"))],
+    ]
+    for kind, _, _, _ in X509_KINDS:
+        if kind in env.x509:
+            pairs.append([("1-iot-x509-%s" % kind, env.target_iot_x509(kind)),
+                          ("1-mosq-x509-%s" % kind, env.target_mosq_x509(kind))])
+    if resume:
+        pairs.append([("1r-iot-es256-resume", env.target_iot("es256") + ["--resume"]),
+                      ("1r-mosq-tls-password-resume", env.target_mosq() + ["--resume"])])
+        for kind, _, _, _ in X509_KINDS:
+            if kind in env.x509:
+                pairs.append([("1r-iot-x509-%s-resume" % kind, env.target_iot_x509(kind) + ["--resume"]),
+                              ("1r-mosq-x509-%s-resume" % kind, env.target_mosq_x509(kind) + ["--resume"])])
+    return pairs
+
+
+def scenario_connect(env, prof, run_no, out, resume=False, only=None):
+    """Scenario 1. `only`: label globs (--cases); None runs every case."""
     n = prof["connect"]
     base = ["-n", str(n), "--concurrency", "32", "--settle", "1.5"] + env.common()
-    cases = [
-        ("1-iot-es256", env.target_iot("es256")),
-        ("1-mosq-tls-password", env.target_mosq()),
-        ("1-iot-rs256", env.target_iot("rs256")),
-    ]
-    if resume:
-        cases += [("1r-iot-es256-resume", env.target_iot("es256") + ["--resume"]),
-                  ("1r-mosq-tls-password-resume", env.target_mosq() + ["--resume"])]
-    if run_no % 2:                     # alternate which server goes first
-        cases = cases[1:2] + cases[0:1] + cases[2:]
+    cases = []
+    for pair in connect_cases(env, resume):
+        # Alternate which server goes first within each compared pair.
+        cases += pair[::-1] if run_no % 2 else pair
+    if only:
+        cases = [c for c in cases if any(fnmatch.fnmatchcase(c[0], g) for g in only)]
     for label, tgt in cases:
         res = measured(env, tgt + base, label)
         out.append(res)
-        log("%s run %d: %d/%d up, %.0f conn/s, iotcored %.0f us, mosquitto %.0f us per connect" % (
-            label, run_no, res["connected"], n, res["connect"]["rate"],
+        log("%s run %d: %d/%d up (%d resumed), %.0f conn/s, iotcored %.0f us, mosquitto %.0f us per connect%s" % (
+            label, run_no, res["connected"], n, res["resumed"], res["connect"]["rate"],
             res["cpu"]["connect"]["iotcored_us"] / max(1, res["connected"]),
-            res["cpu"]["connect"]["mosquitto_us"] / max(1, res["connected"])))
+            res["cpu"]["connect"]["mosquitto_us"] / max(1, res["connected"]),
+            (", errors %s" % json.dumps(res.get("errors"))) if res.get("errors") else ""))
         quiesce(env)
 
 
@@ -733,14 +843,27 @@ def per_op(r, phase, who, ops_key):
 
 def connect_rows(groups):
     rows = []
-    ref = groups.get("1-mosq-tls-password", [])
-    ref_cpu = med([per_op(r, "connect", "mosquitto", lambda r: r["connected"]) for r in ref])
+    def mosq_full(label):
+        return med([per_op(r, "connect", "mosquitto", lambda r: r["connected"]) for r in groups.get(label, [])])
+    ref_cpu = mosq_full("1-mosq-tls-password")
     order = [("1-iot-es256", "iotcored, JWT ES256, full handshake", True, ref_cpu),
              ("1-iot-rs256", "iotcored, JWT RS256, full handshake", True, ref_cpu),
-             ("1-mosq-tls-password", "Mosquitto alone, TLS + password, full handshake", False, ref_cpu),
-             ("1r-iot-es256-resume", "iotcored, JWT ES256, TLS resumption offered", True, ref_cpu),
-             ("1r-mosq-tls-password-resume", "Mosquitto alone, TLS + password, resumption offered", False,
-              ref_cpu)]
+             ("1-mosq-tls-password", "Mosquitto alone, TLS + password, full handshake", False, ref_cpu)]
+    # mTLS rows compare with Mosquitto's mTLS full handshake with the same certificate.
+    for kind, _, _, what in X509_KINDS:
+        ref_x = mosq_full("1-mosq-x509-%s" % kind)
+        order += [("1-iot-x509-%s" % kind, "iotcored, mTLS %s client certificate, full handshake" % what, True,
+                   ref_x),
+                  ("1-mosq-x509-%s" % kind, "Mosquitto alone, mTLS %s client certificate, full handshake" % what,
+                   False, ref_x)]
+    order += [("1r-iot-es256-resume", "iotcored, JWT ES256, TLS resumption offered", True, ref_cpu),
+              ("1r-mosq-tls-password-resume", "Mosquitto alone, TLS + password, resumption offered", False,
+               ref_cpu)]
+    for kind, _, _, what in X509_KINDS:
+        ref_x = mosq_full("1-mosq-x509-%s" % kind)
+        order += [("1r-iot-x509-%s-resume" % kind, "iotcored, mTLS %s, TLS resumption offered" % what, True, ref_x),
+                  ("1r-mosq-x509-%s-resume" % kind, "Mosquitto alone, mTLS %s, resumption offered" % what, False,
+                   ref_x)]
     for label, what, is_iot, refv in order:
         rs = groups.get(label)
         if not rs:
@@ -993,7 +1116,7 @@ def registry_tables(groups, extra, sizes):
     return out
 
 
-def goal_lines(groups, lat, mem_sizes=()):
+def goal_lines(groups, lat, mem_sizes=(), mtls_why=None):
     """Each issue-6 goal this part measures: met, missed, or not measured."""
     lines = []
     def m(label, phase, who, ops):
@@ -1014,7 +1137,23 @@ def goal_lines(groups, lat, mem_sizes=()):
                      "%s of the connects resumed)" % ("met" if v <= 0.3 * mq else "missed", fmt(v), v / mq, fmt(res)))
     else:
         lines.append("- with resumption <= 0.3x: not measured in this mode")
-    lines.append("- daemon CPU per mTLS connect <= Mosquitto's: not measured (X.509 devices are later work)")
+    got_mtls = False
+    for kind, _, how, what in X509_KINDS:
+        v = m("1-iot-x509-%s" % kind, "connect", "iotcored", conn)
+        ref = m("1-mosq-x509-%s" % kind, "connect", "mosquitto", conn)
+        if not (v and ref):
+            continue
+        got_mtls = True
+        vr = m("1r-iot-x509-%s-resume" % kind, "connect", "iotcored", conn)
+        rr = m("1r-mosq-x509-%s-resume" % kind, "connect", "mosquitto", conn)
+        resumed = "; resumption offered: %s us vs %s us, %.2fx of Mosquitto's full mTLS handshake" % (
+            fmt(vr), fmt(rr), vr / ref) if (vr and rr) else ""
+        lines.append("- daemon CPU per mTLS connect <= Mosquitto's (%s client certificate, %s): **%s** (%s us vs "
+                     "%s us, ratio %.2f%s)" % (what, how.split(" (")[0], "met" if v <= ref else "missed", fmt(v),
+                                               fmt(ref), v / ref, resumed))
+    if not got_mtls:
+        lines.append("- daemon CPU per mTLS connect <= Mosquitto's: not measured in this run%s" % (
+            " (%s)" % mtls_why if mtls_why else ""))
     for suffix, how in (("", "as fast as possible"), ("-5k", "at 5,000 msg/s")):
         q1 = m("2-iot-qos1" + suffix, "hold", "iotcored", sent)
         q1m = m("2-mosq-qos1" + suffix, "hold", "mosquitto", sent)
@@ -1240,11 +1379,24 @@ def write_report(path, prof_name, prof, env, speed, results, started, finished, 
     L.append("")
     L.append("## Method")
     L.append("")
-    L.append("- One Mosquitto with two listeners: plain TCP on 127.0.0.1 (iotcored's upstream and the backend "
-             "subscriber) and TLS + password file (devices connecting to Mosquitto alone). Both servers use the "
+    L.append("- One Mosquitto with %s listeners: plain TCP on 127.0.0.1 (iotcored's upstream and the backend "
+             "subscriber) and TLS + password file (devices connecting to Mosquitto alone)%s. Both servers use the "
              "same ECDSA P-256 server certificate from a generated CA (one-link chain), both log warnings only, "
              "both set TCP_NODELAY; Mosquitto `max_queued_messages 1000000`, `max_inflight_messages 100`, no "
-             "persistence.")
+             "persistence." % (("three", ", and TLS requiring a client certificate (`require_certificate true`, "
+                                "`cafile` = iotcored's `data_dir/ca.pem`, `use_identity_as_username true`, no "
+                                "password file) for the mTLS rows") if env.mq_mtls else ("two", "")))
+    if env.x509:
+        L.append("- mTLS devices (scenario 1): AWS-style certificates made through iotcored's AWS control plane "
+                 "with botocore (SigV4, `data_dir/aws-credentials`): %s; both ACTIVE, with one allow-all policy "
+                 "attached, both signed by iotcored's CA (ECDSA P-256, `data_dir/ca.pem`). One certificate serves "
+                 "every connection of a run, with client ids %s (AWS allows that); the loadgen loads it once "
+                 "(`--scheme x509 --cert --key`). iotcored identifies the device by the certificate's SHA-256 "
+                 "(a verify callback accepts any certificate; no chain building) and checks the policy's "
+                 "iot:Connect; Mosquitto builds and checks the chain against the CA and takes the CN as the "
+                 "username. Both check CertificateVerify (the device's signature)." % (
+                     "; ".join("%s via %s" % (what, how) for kind, _, how, what in X509_KINDS if kind in env.x509),
+                     ", ".join("`%sN` (%s)" % (p, what) for kind, p, _, what in X509_KINDS if kind in env.x509)))
     L.append("- iotcored: release build, generated config (port 0 listeners, `data_dir/ports.json`), upstream = "
              "that Mosquitto's plain listener, log level warn, **`google.max_messages_per_second = %d`** (raised "
              "from Google's 100 so the throughput runs are not throttled), other limits at their defaults. Devices "
@@ -1267,9 +1419,12 @@ def write_report(path, prof_name, prof, env, speed, results, started, finished, 
     L.append("")
     L.append(table(["operation", "us/op (one core)"], [
         ["ECDSA P-256 sign (server side of an ECDSA handshake)", fmt(speed.get("p256_sign_us"))],
-        ["ECDSA P-256 verify (ES256 JWT check)", fmt(speed.get("p256_verify_us"))],
-        ["RSA-2048 sign", fmt(speed.get("rsa2048_sign_us"))],
-        ["RSA-2048 verify (RS256 JWT check)", fmt(speed.get("rsa2048_verify_us"))],
+        ["ECDSA P-256 verify (ES256 JWT check; an ECDSA client certificate's CertificateVerify; Mosquitto's "
+         "chain check of either device certificate, signed by iotcored's P-256 CA)", fmt(speed.get("p256_verify_us"))],
+        ["RSA-2048 sign (device side of an RSA mTLS handshake: the loadgen's cost, not the server's)",
+         fmt(speed.get("rsa2048_sign_us"))],
+        ["RSA-2048 verify (RS256 JWT check; an RSA client certificate's CertificateVerify)",
+         fmt(speed.get("rsa2048_verify_us"))],
     ]))
     L.append("")
     L.append("## Scenario 1: connect + auth (%d devices per run, 32 handshakes in flight, connections held)" %
@@ -1280,10 +1435,17 @@ def write_report(path, prof_name, prof, env, speed, results, started, finished, 
                     "loadgen us/connect", "ratio vs Mosquitto", "other load"], connect_rows(groups)))
     L.append("")
     L.append("Ratio = the serving process's CPU per connect divided by Mosquitto-alone's per TLS+password connect "
-             "with full handshakes (also for the resumption rows: the goal is resumption <= 0.3x of that). With "
+             "with full handshakes (also for the resumption rows: the goal is resumption <= 0.3x of that); for "
+             "the mTLS rows, divided by Mosquitto-alone's mTLS full handshake with the same client certificate "
+             "(also for their resumption rows). With "
              "resumption offered, each ticket is used once (as a reconnecting device would); the first 32 "
-             "handshakes of a run have no ticket yet and are full ones (column resumed). Connects/s and latency are bounded by the loadgen's own TLS client cost on 2 shared "
-             "cores (column loadgen us/connect), not by the servers.")
+             "handshakes of a run have no ticket yet and are full ones (column resumed). Connects/s and latency "
+             "are bounded by the loadgen's own TLS client cost on 2 shared cores (column loadgen us/connect; "
+             "with an RSA client certificate it also signs CertificateVerify with RSA-2048), not by the servers. "
+             "Per-connect floor for a full handshake: the server's ECDHE and P-256 signature, plus for mTLS one "
+             "verify of the device's CertificateVerify (RSA-2048 or P-256), plus in Mosquitto one P-256 verify "
+             "of the certificate's chain; see the floor table." + (
+                 "" if env.x509 else " mTLS rows: not run (%s)." % (env.x509_why or "scenario 1 not run")))
     L.append("")
     L.append("## Scenario 2: throughput, %d devices -> backend subscriber (64-byte payloads, QoS 1 window 16 per "
              "device)" % prof["tput_devices"])
@@ -1317,7 +1479,7 @@ def write_report(path, prof_name, prof, env, speed, results, started, finished, 
         L += registry_section(prof, groups, extra)
     L.append("## Goals of issue 6 measured here")
     L.append("")
-    L += goal_lines(groups, lat, prof["mem_sizes"] if 4 in scen else ())
+    L += goal_lines(groups, lat, prof["mem_sizes"] if 4 in scen else (), mtls_why=env.x509_why)
     if 5 in scen:
         L.append("- registry scale (scenario 5) has no numeric goal in the issue: see its tables")
     L.append("")
@@ -1346,7 +1508,8 @@ def write_report(path, prof_name, prof, env, speed, results, started, finished, 
     L.append("")
     L.append("```")
     with open(env.mosq_conf) as f:
-        L.append("\n".join(line if not line.startswith(("password_file", "certfile", "keyfile"))
+        L.append("\n".join(line.replace(env.dir, "$WORKDIR") if line.startswith("cafile") else
+                           line if not line.startswith(("password_file", "certfile", "keyfile"))
                            else line.split()[0] + " " + os.path.basename(line.split()[1]) for line in f.read().splitlines()))
     L.append("```")
     L.append("")
@@ -1379,6 +1542,20 @@ def write_report(path, prof_name, prof, env, speed, results, started, finished, 
 
 # ---------------------------------------------------------------- main
 
+def user_args(argv):
+    """The options bench/run was given (for the report), without the build
+    plumbing bench/run adds itself."""
+    out, skip = [], False
+    for x in argv:
+        if skip:
+            skip = False
+        elif x in ("--build-dir", "--build-cmd"):
+            skip = True
+        elif not x.startswith(("--build-dir=", "--build-cmd=")):
+            out.append(x)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small runs (under 2 minutes)")
@@ -1389,6 +1566,10 @@ def main():
     ap.add_argument("--registry-sizes", help="scenario 5's store sizes, comma list (2000,100000,1000000; "
                     "300,10000 quick); the first is the reference")
     ap.add_argument("--mem-sizes", help="scenario 4's device counts, comma list (2000,8000; 500 quick)")
+    ap.add_argument("--cases", help="scenario 1 only: run just the cases whose labels match these globs, "
+                    "comma list (e.g. '1-*-x509-*,1r-*-x509-*' for the mTLS rows)")
+    ap.add_argument("--connects", type=int, help="devices per scenario 1 run (2000; quick: 300)")
+    ap.add_argument("--no-mtls", action="store_true", help="skip scenario 1's mTLS rows (no AWS certificates)")
     ap.add_argument("--keep", action="store_true", help="keep the working directory")
     ap.add_argument("--build-cmd", action="append", default=[], help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -1397,6 +1578,8 @@ def main():
     if a.runs:
         prof["runs"] = a.runs
         prof["mem_runs"] = prof["reg_runs"] = a.runs
+    if a.connects:
+        prof["connect"] = a.connects
     if a.registry_sizes:
         prof["reg_sizes"] = tuple(int(x) for x in a.registry_sizes.split(","))
     if a.mem_sizes:
@@ -1432,12 +1615,25 @@ def main():
         if 4 in scen:
             n_es = max([n_es] + list(prof["mem_sizes"]))
         env.provision(n_es, prof["connect"])
+        if 1 in scen and not a.no_mtls:
+            if env.make_x509_certs():
+                # Mosquitto reads its cafile (iotcored's CA, created at the
+                # daemon's first start) only at start: restart both with the
+                # mTLS listener added (the store is kept).
+                env.restart_servers()
+                log("mosquitto pid %d (mTLS %d, cafile %s); iotcored pid %d (mqtts %d)" % (
+                    env.mosq.pid, env.mq_mtls, env.x509_ca, env.iot.pid, env.iot_mqtt))
+            else:
+                log("mTLS rows skipped: %s" % env.x509_why)
+        elif 1 in scen:
+            env.x509_why = "--no-mtls"
         log("openssl speed (%d s per algorithm and operation)" % prof["speed_s"])
         speed = openssl_speed(prof["speed_s"])
         for run_no in range(prof["runs"]):
             log("round %d of %d" % (run_no + 1, prof["runs"]))
             if 1 in scen:
-                scenario_connect(env, prof, run_no, results, resume=prof["resume"])
+                scenario_connect(env, prof, run_no, results, resume=prof["resume"],
+                                 only=a.cases.split(",") if a.cases else None)
             if 2 in scen:
                 scenario_throughput(env, prof, run_no, results)
             if 3 in scen:
@@ -1454,7 +1650,7 @@ def main():
         os.makedirs(os.path.dirname(out), exist_ok=True)
         build_cmds = a.build_cmd or ["ninja -C %s" % a.build_dir]
         write_report(out, prof_name, prof, env, speed, results, started, datetime.datetime.now(),
-                     ["bench/run"] + (["--quick"] if a.quick else []), build_cmds, (load_before, load_after),
+                     ["bench/run"] + user_args(sys.argv[1:]), build_cmds, (load_before, load_after),
                      extra=extra, scen=scen, ver=ver)
         log("wrote %s" % out)
         ok = True

@@ -118,10 +118,16 @@ static const struct key cfg_keys[] = {
     INT(struct cfg, "google.max_messages_per_second", google.max_messages_per_second, 100, 1,
         1000000),
     INT(struct cfg, "google.max_state_per_second", google.max_state_per_second, 1, 1, 1000),
+    /* Google and AWS: 512 KB/s of device-to-cloud payload per device (Google)
+     * or per connection (AWS), 100 publishes/s per connection (AWS). */
+    INT(struct cfg, "google.max_bytes_per_second", google.max_bytes_per_second, 524288, 1,
+        1073741824),
 
     STR(struct cfg, "aws.account_id", aws.account_id, "123456789012", 1, NULL, check_account_id),
     STR(struct cfg, "aws.region", aws.region, "us-east-1", 1, NULL, check_region),
     STR(struct cfg, "aws.endpoint", aws.endpoint, "localhost", 1, NULL, check_hostname),
+    INT(struct cfg, "aws.max_messages_per_second", aws.max_messages_per_second, 100, 1, 1000000),
+    INT(struct cfg, "aws.max_bytes_per_second", aws.max_bytes_per_second, 524288, 1, 1073741824),
 
     SPECIAL("admin.tokens", K_TOKENS),
     SPECIAL("admin.aws_keys", K_AWS_KEYS),

@@ -75,12 +75,15 @@ struct cfg {
         int64_t clock_skew;                /* 600 */
         int max_messages_per_second;       /* 100, per connection */
         int max_state_per_second;          /* 1, per device */
+        int max_bytes_per_second;          /* 524288, device-to-cloud payload bytes per device */
     } google;
 
     struct {
         char account_id[32];               /* "123456789012" */
         char region[64];                   /* "us-east-1" */
         char endpoint[256];                /* "localhost" */
+        int max_messages_per_second;       /* 100, inbound publishes per connection */
+        int max_bytes_per_second;          /* 524288, inbound payload bytes per connection */
     } aws;
 
     struct {

@@ -295,6 +295,9 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
     snprintf(sc.aws_account, sizeof(sc.aws_account), "%s", cfg->aws.account_id);
     snprintf(sc.pubsub_prefix, sizeof(sc.pubsub_prefix), "%s", cfg->upstream.pubsub_prefix);
     sc.max_state_per_second = cfg->google.max_state_per_second;
+    sc.max_bytes_per_second = cfg->google.max_bytes_per_second;
+    sc.aws_max_messages_per_second = cfg->aws.max_messages_per_second;
+    sc.aws_max_bytes_per_second = cfg->aws.max_bytes_per_second;
     sc.connect_timeout = cfg->limits.connect_timeout;
     sc.max_packet = cfg->limits.max_packet_size;
     sc.max_inflight = (size_t)cfg->limits.max_inflight;

@@ -1045,6 +1045,32 @@ static int route_publish(struct sess *s, const struct mqtt_publish *p, enum goog
     return n < 0 || (size_t)n >= cap ? tl : n;
 }
 
+const char *sess_rate_over(struct sess *s, size_t payload_len, int max_messages, int max_bytes)
+{
+    int64_t now = time_now_mono_ms();
+    /* Fixed one-second windows: simple, and a burst can reach at most
+     * twice the quota across a window edge, which is what a quota that
+     * clouds stated per second tolerates. */
+    if (now - s->rate_window >= 1000) {
+        s->rate_window = now;
+        s->rate_count = 0;
+        s->rate_bytes = 0;
+    }
+    s->rate_bytes += (int64_t)payload_len;
+    if (max_messages > 0 && ++s->rate_count > max_messages) {
+        log_info("session closed peer=%s client_id=\"%s\": over %d messages/s reason=rate-limit",
+                 s->peer, s->client_id, max_messages);
+        return "rate-limit";
+    }
+    if (max_bytes > 0 && s->rate_bytes > max_bytes) {
+        log_info("session closed peer=%s client_id=\"%s\": over %d payload bytes/s "
+                 "reason=throughput-limit",
+                 s->peer, s->client_id, max_bytes);
+        return "throughput-limit";
+    }
+    return NULL;
+}
+
 /* The upstream half of a PUBLISH both personalities share: QoS 1 window,
  * the broker publish, the in-flight slot. Returns as handle_publish. */
 static int forward_publish(struct sess *s, const struct mqtt_publish *p, const char *topic,
@@ -1084,6 +1110,14 @@ static int publish_aws(struct sess *s, const struct mqtt_publish *p)
     int tl = sess_aws_publish_topic(s, p, topic, sizeof(topic));
     if (tl < 0)
         return tl;
+    /* AWS: 100 publishes/s and 512 KB/s per connection; its lifecycle
+     * events name THROTTLED among the reasons it disconnects a client. */
+    const char *over = sess_rate_over(s, p->payload.len, s->hub->cfg.aws_max_messages_per_second,
+                                      s->hub->cfg.aws_max_bytes_per_second);
+    if (over) {
+        sess_close(s, over);
+        return -EBUSY;
+    }
     /* AWS keeps retained messages (iot:RetainPublish checked above). */
     return forward_publish(s, p, topic, (size_t)tl, p->retain);
 }
@@ -1138,17 +1172,16 @@ static int handle_publish(struct sess *s, const struct mqtt_publish *p)
         if (!up_find(s, 0))
             return 1;   /* window full: wait for the broker's acks */
     }
-    if (now - s->rate_window >= 1000) {
-        s->rate_window = now;
-        s->rate_count = 0;
-    }
-    if (s->hub->cfg.max_messages_per_second > 0 &&
-        ++s->rate_count > s->hub->cfg.max_messages_per_second) {
-        log_info("session closed peer=%s client_id=\"%s\": over %d messages/s reason=rate-limit",
-                 s->peer, s->client_id, s->hub->cfg.max_messages_per_second);
+    const char *over = sess_rate_over(s, p->payload.len, s->hub->cfg.max_messages_per_second,
+                                      s->hub->cfg.max_bytes_per_second);
+    if (over) {
+        /* Google never said what it did over a quota: close with
+         * RESOURCE_EXHAUSTED, the reference's recommendation. */
         db_device_set_error(s->hub->db, s->auth.device.rowid, time_now_unix_us(), 8,
-                            "mqtt: RESOURCE_EXHAUSTED: message rate exceeded.");
-        sess_close(s, "rate limit");
+                            strcmp(over, "rate-limit") == 0
+                                ? "mqtt: RESOURCE_EXHAUSTED: message rate exceeded."
+                                : "mqtt: RESOURCE_EXHAUSTED: throughput exceeded.");
+        sess_close(s, over);
         return -EBUSY;
     }
     if (kind == GOOGLE_PUB_STATE && s->hub->cfg.max_state_per_second > 0) {

@@ -43,6 +43,9 @@ struct sess_config {
     size_t max_subscriptions;
     int max_messages_per_second;    /* per connection (Google: 100) */
     int max_state_per_second;       /* per device (Google: 1) */
+    int max_bytes_per_second;       /* Google: device-to-cloud payload per device (512 KB/s) */
+    int aws_max_messages_per_second;/* AWS: per connection (100) */
+    int aws_max_bytes_per_second;   /* AWS: per connection (512 KB/s) */
 };
 
 /* Counters for /metrics. Refusals are counted by enum reg_auth_reason. */

@@ -123,6 +123,7 @@ struct sess {
     /* Rate limit window (Google: 100 msg/s per connection). */
     int64_t rate_window;
     int rate_count;
+    int64_t rate_bytes;              /* payload bytes in the current window (512 KB/s quotas) */
     int64_t last_state_ms;           /* Google: 1 state update/s per device */
 
     /* Registry routes (only when the registry has notification configs). */
@@ -184,6 +185,10 @@ int sess_open_upstream(struct sess *s, const char *up_cid, bool clean_session,
 /* Logs and counts a refused CONNECT, answers it as the personality does
  * (Google: CONNACK with the reason's code; AWS: no CONNACK) and closes. */
 void sess_refuse(struct sess *s, enum reg_auth_reason reason);
+/* Counts one inbound PUBLISH of payload_len bytes against per-second
+ * quotas (<= 0: none). Returns NULL when within them, else the reason word
+ * ("rate-limit", "throughput-limit"), logged; the caller closes. */
+const char *sess_rate_over(struct sess *s, size_t payload_len, int max_messages, int max_bytes);
 /* Allocates the in-flight tables (sized max_inflight). */
 bool sess_alloc_tables(struct sess *s);
 

@@ -315,7 +315,8 @@ DEVICES_LISTENER = {"name": "devices", "port": 0, "bind": "127.0.0.1", "protocol
 # Defaults for the test daemon; rate limits raised so tests are not throttled
 # by the per-connection message rate or the 1/s state rule unless they ask.
 DEFAULT_GOOGLE = {"max_token_lifetime": 86400, "refresh_interval": 3600, "clock_skew": 600,
-                  "max_messages_per_second": 1000, "max_state_per_second": 100}
+                  "max_messages_per_second": 1000, "max_state_per_second": 100,
+                  "max_bytes_per_second": 1073741824}
 DEFAULT_LIMITS = {"connect_timeout": 10}
 
 

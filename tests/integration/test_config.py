@@ -53,8 +53,9 @@ upstream = { url = "mqtt://127.0.0.1:%d"; username = ""; password = ""; client_i
              service_client_id = "iotcored-service"; service_username = ""; service_password = "";
              google_prefix = "google/"; aws_prefix = "aws/"; plain_prefix = "plain/"; pubsub_prefix = "pubsub/"; };
 google = { max_token_lifetime = 86400; refresh_interval = 3600; clock_skew = 600;
-           max_messages_per_second = 100; max_state_per_second = 1; };
-aws = { account_id = "123456789012"; region = "us-east-1"; endpoint = "localhost"; };
+           max_messages_per_second = 100; max_state_per_second = 1; max_bytes_per_second = 524288; };
+aws = { account_id = "123456789012"; region = "us-east-1"; endpoint = "localhost";
+        max_messages_per_second = 100; max_bytes_per_second = 524288; };
 admin = { tokens = ["0123456789abcdef0123456789abcdef"]; aws_keys = ( { id = "AKIDEXAMPLE"; secret = "secret"; } ); metrics_public = false; };
 limits = { connect_timeout = 10; max_connections = 100000; max_connections_per_address = 1000;
            max_handshakes_in_progress = 256; max_handshakes_per_address = 16;

@@ -415,10 +415,11 @@ class Env:
         Mosquitto's mTLS listener then trusts. Returns False (and sets
         x509_why) when botocore is missing: the mTLS rows are then skipped."""
         try:
+            import awscli  # noqa: F401  (Debian's aws CLI maps "botocore" to its own copy)
             import botocore.session
             from botocore.config import Config
         except ImportError as e:
-            self.x509_why = "botocore not importable (%s): apt-get install python3-botocore" % e
+            self.x509_why = "botocore not importable (%s): apt-get install awscli" % e
             return False
         cp = configparser.ConfigParser()
         cp.read(os.path.join(self.data, "aws-credentials"))

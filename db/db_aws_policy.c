@@ -141,32 +141,17 @@ int db_aws_policy_get(struct db *db, const char *name, struct db_aws_policy *ret
 }
 
 int db_aws_policy_delete(struct db *db, int64_t rowid) {
-    struct db_txn t;
-    struct db_q q;
-    int64_t use = 0;
-    int r;
-
+    /* AWS: DeleteConflictException in both cases. The default version goes
+     * with the policy (ON DELETE CASCADE). */
+    static const struct db_guarded_delete g = {
+        .in_use = DB_ST_AWS_POLICY_IN_USE,
+        .del = DB_ST_AWS_POLICY_DELETE,
+        .busy = { "policy is attached to targets", "policy has versions besides the default" },
+        .not_found = "policy not found",
+    };
     if (!db)
         return -EINVAL;
-    /* Checked and deleted under one write lock; the default version goes
-     * with the policy (ON DELETE CASCADE). */
-    r = db_txn_begin(db, &t);
-    if (r < 0)
-        return r;
-    db_q_open(&q, db, DB_ST_AWS_POLICY_IN_USE, false);
-    db_q_i64(&q, 1, rowid);
-    r = db_q_int64(&q, &use);
-    /* AWS: DeleteConflictException in both cases. */
-    if (r >= 0 && use == 1)
-        r = db_set_err(db, -ENOTEMPTY, "policy is attached to targets");
-    else if (r >= 0 && use != 0)
-        r = db_set_err(db, -ENOTEMPTY, "policy has versions besides the default");
-    if (r >= 0) {
-        db_q_open(&q, db, DB_ST_AWS_POLICY_DELETE, false);
-        db_q_i64(&q, 1, rowid);
-        r = db_q_run_changes(&q, "policy not found");
-    }
-    return db_txn_end(db, &t, r);
+    return db_delete_guarded(db, &g, rowid);
 }
 
 int db_aws_policy_list(struct db *db, bool ascending, int64_t after_rowid, int limit,

@@ -301,29 +301,15 @@ int db_aws_thing_type_update(struct db *db, const struct db_aws_thing_type *t) {
 }
 
 int db_aws_thing_type_delete(struct db *db, int64_t rowid) {
-    struct db_txn t;
-    struct db_q q;
-    int64_t used = 0;
-    int r;
-
+    static const struct db_guarded_delete g = {
+        .in_use = DB_ST_AWS_TYPE_IN_USE,
+        .del = DB_ST_AWS_TYPE_DELETE,
+        .busy = { "thing type is used by things" },        /* AWS refuses too */
+        .not_found = "thing type not found",
+    };
     if (!db)
         return -EINVAL;
-    /* Checked and deleted under one write lock, so no thing takes the type
-     * in between. */
-    r = db_txn_begin(db, &t);
-    if (r < 0)
-        return r;
-    db_q_open(&q, db, DB_ST_AWS_TYPE_IN_USE, false);
-    db_q_i64(&q, 1, rowid);
-    r = db_q_int64(&q, &used);
-    if (r >= 0 && used)
-        r = db_set_err(db, -ENOTEMPTY, "thing type is used by things");   /* AWS refuses too */
-    if (r >= 0) {
-        db_q_open(&q, db, DB_ST_AWS_TYPE_DELETE, false);
-        db_q_i64(&q, 1, rowid);
-        r = db_q_run_changes(&q, "thing type not found");
-    }
-    return db_txn_end(db, &t, r);
+    return db_delete_guarded(db, &g, rowid);
 }
 
 int db_aws_thing_type_list(struct db *db, int64_t after_rowid, int limit,

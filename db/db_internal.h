@@ -265,6 +265,21 @@ int db_txn_begin(struct db *db, struct db_txn *t);
 /* Commits when r >= 0, else rolls back; returns r or the commit failure. */
 int db_txn_end(struct db *db, struct db_txn *t, int r);
 
+/* A delete refused while the row is in use (a registry with devices, a
+ * thing type with things, a policy attached or with versions). in_use and
+ * del both take ?1 = the row id; in_use reads 0 when the row may go, else
+ * k >= 1, refused with -ENOTEMPTY and busy[k - 1] (busy[0] when that is
+ * NULL or k > 2). */
+struct db_guarded_delete {
+    enum db_stmt in_use;
+    enum db_stmt del;
+    const char *busy[2];
+    const char *not_found;                 /* db_last_error when no row went */
+};
+/* Checks and deletes under one write lock, so nothing takes the row into
+ * use in between (db_txn.c). */
+int db_delete_guarded(struct db *db, const struct db_guarded_delete *g, int64_t rowid);
+
 /* ---- shared between the row modules ---- */
 
 /* 0 if the device exists, -ENOENT ("device not found") if not, or the error

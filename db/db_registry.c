@@ -96,26 +96,15 @@ int db_registry_update_extra(struct db *db, int64_t rowid, const char *extra_jso
 }
 
 int db_registry_delete(struct db *db, int64_t rowid) {
-    struct db_q q;
-    struct db_txn t;
-    int64_t has = 0;
-    int r;
+    static const struct db_guarded_delete g = {
+        .in_use = DB_ST_REG_HAS_DEVICES,
+        .del = DB_ST_REG_DELETE,
+        .busy = { "registry has devices" },                /* Google refused too */
+        .not_found = "registry not found",
+    };
     if (!db)
         return -EINVAL;
-    r = db_txn_begin(db, &t);
-    if (r < 0)
-        return r;
-    db_q_open(&q, db, DB_ST_REG_HAS_DEVICES, false);
-    db_q_i64(&q, 1, rowid);
-    r = db_q_int64(&q, &has);
-    if (r >= 0 && has)
-        r = db_set_err(db, -ENOTEMPTY, "registry has devices");   /* Google refused too */
-    if (r >= 0) {
-        db_q_open(&q, db, DB_ST_REG_DELETE, false);
-        db_q_i64(&q, 1, rowid);
-        r = db_q_run_changes(&q, "registry not found");
-    }
-    return db_txn_end(db, &t, r);
+    return db_delete_guarded(db, &g, rowid);
 }
 
 int db_registry_list(struct db *db, const char *project, const char *location, int64_t after_rowid,

@@ -20,6 +20,7 @@ void reg_aws_auth_clear(struct reg_aws_auth *a)
         return;
     aws_cert_attrs_clear(&a->attrs);
     aws_policy_set_free(a->policies);
+    free(a->der);
     memset(a, 0, sizeof(*a));
 }
 
@@ -52,6 +53,17 @@ static int collect_doc(int64_t attach_rowid, const struct db_aws_policy *p, cons
     d->len[d->n] = strlen(document);
     d->n++;
     return 0;
+}
+
+/* Whether any document may use a certificate variable or condition key
+ * (a cheap over-approximation: the text mentions it at all, in any case,
+ * as variable names are matched without regard to case). */
+static bool docs_name_certificate(const struct docs *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (strcasestr(d->text[i], "iot:Certificate"))
+            return true;
+    return false;
 }
 
 static void docs_free(struct docs *d)
@@ -107,6 +119,11 @@ static enum reg_auth_reason compile(struct db *db, const struct reg_aws_env *env
     r = db_aws_target_policies(db, a->cert_arn, 0, 0, collect_doc, &d);
     if (r < 0 || d.err < 0)
         goto out;
+    if (!a->attrs_parsed && docs_name_certificate(&d)) {
+        if (aws_cert_attrs_der(a->der, a->der_len, &a->attrs) < 0)
+            goto out;
+        a->attrs_parsed = true;
+    }
 
     struct aws_policy_ctx ctx = {
         .region = env->region,
@@ -196,11 +213,13 @@ enum reg_auth_reason reg_aws_authenticate(struct db *db, const struct reg_aws_en
     if (reason != REG_AUTH_OK)
         goto fail;
     ret->cert_rowid = cert.rowid;
-    if (reg_aws_cert_arn(env, ret->cert_id, ret->cert_arn, sizeof(ret->cert_arn)) < 0 ||
-        aws_cert_attrs_der(der, der_len, &ret->attrs) < 0) {
+    ret->der = malloc(der_len);
+    if (!ret->der || reg_aws_cert_arn(env, ret->cert_id, ret->cert_arn, sizeof(ret->cert_arn)) < 0) {
         reason = REG_AUTH_STORE_ERROR;
         goto fail;
     }
+    memcpy(ret->der, der, der_len);
+    ret->der_len = der_len;
     reason = compile(db, env, ret, &ret->policies);
     if (reason != REG_AUTH_OK)
         goto fail;

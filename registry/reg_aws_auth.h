@@ -30,6 +30,12 @@ struct reg_aws_auth {
     char source_ip[64];
     bool persistent;                    /* clean session 0 (iot:ConnectAttributes) */
     bool last_will;
+    /* The certificate (DER, owned) and its subject/issuer attributes,
+     * parsed only once a policy names iot:Certificate.* (parsing a
+     * certificate costs more in OpenSSL 3 than the rest of a lookup). */
+    uint8_t *der;
+    size_t der_len;
+    bool attrs_parsed;
     struct aws_cert_attrs attrs;        /* owned */
     struct aws_policy_set *policies;    /* owned; NULL denies everything */
 };

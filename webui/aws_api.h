@@ -42,11 +42,12 @@ struct api_aws_route {
 typedef int api_aws_handler(const struct api_env *env, const struct api_aws_route *rt,
                             const struct api_request *req, struct api_response *resp);
 
-/* aws_api_things.c: things and thing types */
+/* aws_api_things.c: things */
 api_aws_handler api_aws_thing_create, api_aws_thing_describe, api_aws_things_list,
-    api_aws_thing_update, api_aws_thing_delete, api_aws_thing_type_create,
-    api_aws_thing_type_describe, api_aws_thing_types_list, api_aws_thing_type_deprecate,
-    api_aws_thing_type_delete;
+    api_aws_thing_update, api_aws_thing_delete;
+/* aws_api_thing_types.c: thing types */
+api_aws_handler api_aws_thing_type_create, api_aws_thing_type_describe,
+    api_aws_thing_types_list, api_aws_thing_type_deprecate, api_aws_thing_type_delete;
 /* aws_api_certs.c: device certificates */
 api_aws_handler api_aws_keys_and_cert_create, api_aws_cert_from_csr, api_aws_cert_register,
     api_aws_cert_register_no_ca, api_aws_cert_describe, api_aws_certs_list, api_aws_certs_by_ca,
@@ -190,6 +191,26 @@ int api_aws_resolve_cert_arn(const struct api_env *env, struct api_response *res
  * 400/404/500 in resp. (aws_api_policies.c) */
 int api_aws_load_policy(const struct api_env *env, struct api_response *resp, const char *name,
                         struct db_aws_policy *p);
+/* A list callback's step for one policy: AWS's Policy {policyName,
+ * policyArn} for row rowid; returns the callback's verdict, as
+ * api_aws_list_add. (aws_api_policies.c) */
+int api_aws_list_policy(struct api_aws_list *a, int64_t rowid, const struct db_aws_policy *p);
+/* The thing called name (its name checked first). Returns 0, or < 0 with
+ * 400/404/500 in resp; *t is safe to clear either way. (aws_api_things.c) */
+int api_aws_load_thing(const struct api_env *env, struct api_response *resp, const char *name,
+                       struct db_aws_thing *t);
+/* The thing type called name (its name checked first). Returns 0, or < 0
+ * with 400/404/500 in resp; *t is safe to clear either way.
+ * (aws_api_thing_types.c) */
+int api_aws_load_thing_type(const struct api_env *env, struct api_response *resp,
+                            const char *name, struct db_aws_thing_type *t);
+/* An attribute name as the model allows it: [a-zA-Z0-9_.,@/:#-]{1,128}.
+ * (aws_api_things.c, also for thing types' searchable attributes) */
+bool api_aws_attr_name_ok(const char *name);
+/* Stored JSON object text (thing attributes, thing type properties) as a
+ * new object: {} for NULL or anything but an object; NULL only when out
+ * of memory. (aws_api_things.c) */
+json_t *api_aws_stored_object(const char *text);
 
 /* ---- writes ---- */
 

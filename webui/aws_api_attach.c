@@ -158,15 +158,7 @@ int api_aws_principal_policy_detach(const struct api_env *env, const struct api_
 static int target_policies_cb(int64_t attach_rowid, const struct db_aws_policy *p,
                               const char *document, void *ud)
 {
-    struct api_aws_list *a = ud;
-    char arn[DB_AWS_ARN_MAX];
-
-    if (api_aws_list_full(a))
-        return 1;
-    if (api_aws_arn(a->env, "policy", p->name, arn, sizeof(arn)) < 0)
-        return 0;
-    return api_aws_list_add(a, attach_rowid,
-                            json_pack("{s:s,s:s}", "policyName", p->name, "policyArn", arn));
+    return api_aws_list_policy(ud, attach_rowid, p);
 }
 
 /* ListAttachedPolicies and ListPrincipalPolicies, in attach order
@@ -262,22 +254,6 @@ int api_aws_policy_principals_list(const struct api_env *env, const struct api_a
 
 /* ---- thing principals ---- */
 
-static int load_thing(const struct api_env *env, struct api_response *resp, const char *name,
-                      struct db_aws_thing *t)
-{
-    int rc;
-
-    if (api_aws_check_name(resp, "thingName", name, API_AWS_NAME_THING) < 0)
-        return -EINVAL;
-    memset(t, 0, sizeof(*t));
-    rc = db_aws_thing_get(env->db, name, t);
-    if (rc == -ENOENT)
-        api_aws_not_found_msg(resp, "Thing %s cannot be found.", name);
-    else if (rc < 0)
-        api_aws_db_failure(env, resp, rc, "thing lookup");
-    return rc;
-}
-
 /* Whether the principal is attached to a thing other than rowid. */
 struct other_thing {
     int64_t rowid;
@@ -316,7 +292,7 @@ int api_aws_thing_principal_attach(const struct api_env *env, const struct api_a
                                    "must satisfy enum value set: [EXCLUSIVE_THING, "
                                    "NON_EXCLUSIVE_THING]", type);
     }
-    if (load_thing(env, resp, rt->label[0], &t) < 0)
+    if (api_aws_load_thing(env, resp, rt->label[0], &t) < 0)
         return 0;
     if (api_aws_resolve_cert_arn(env, resp, "principal", principal, arn, NULL) < 0)
         goto out;
@@ -359,7 +335,7 @@ int api_aws_thing_principal_detach(const struct api_env *env, const struct api_a
 
     if (!principal)
         return missing(resp, "principal");
-    if (load_thing(env, resp, rt->label[0], &t) < 0)
+    if (api_aws_load_thing(env, resp, rt->label[0], &t) < 0)
         return 0;
     if (api_aws_resolve_cert_arn(env, resp, "principal", principal, arn, NULL) < 0)
         goto out;

@@ -146,17 +146,21 @@ int api_aws_policy_get(const struct api_env *env, const struct api_aws_route *rt
     return 0;
 }
 
-static int policies_cb(const struct db_aws_policy *p, void *ud)
+int api_aws_list_policy(struct api_aws_list *a, int64_t rowid, const struct db_aws_policy *p)
 {
-    struct api_aws_list *a = ud;
     char arn[DB_AWS_ARN_MAX];
 
     if (api_aws_list_full(a))
         return 1;
     if (api_aws_arn(a->env, "policy", p->name, arn, sizeof(arn)) < 0)
         return 0;
-    return api_aws_list_add(a, p->rowid,
+    return api_aws_list_add(a, rowid,
                             json_pack("{s:s,s:s}", "policyName", p->name, "policyArn", arn));
+}
+
+static int policies_cb(const struct db_aws_policy *p, void *ud)
+{
+    return api_aws_list_policy(ud, p->rowid, p);
 }
 
 int api_aws_policies_list(const struct api_env *env, const struct api_aws_route *rt,

@@ -1,10 +1,10 @@
-/* AWS IoT things and thing types: CreateThing (idempotent for an identical
+/* AWS IoT things: CreateThing (idempotent for an identical
  * configuration), DescribeThing, ListThings with its attribute and type
  * filters, UpdateThing (attributePayload merge, expectedVersion,
- * removeThingType), DeleteThing (success when the thing does not exist,
- * refused while principals are attached, as AWS does), and
- * Create/Describe/List/Deprecate/DeleteThingType. Names, attributes and
- * limits follow the iot model [aws-iot-core.md 5.2]. */
+ * removeThingType) and DeleteThing (success when the thing does not exist,
+ * refused while principals are attached, as AWS does), with the attribute
+ * rules thing types share. Thing types are aws_api_thing_types.c's. Names,
+ * attributes and limits follow the iot model [aws-iot-core.md 5.2]. */
 #include "webui/aws_api.h"
 
 #include <ctype.h>
@@ -22,8 +22,6 @@
 #define ATTRS_TYPED_MAX 50
 #define ATTR_NAME_MAX 128
 #define ATTR_VALUE_MAX 800
-#define TYPE_DESCRIPTION_MAX 2028
-#define SEARCHABLE_MAX 3            /* AWS: up to three searchable attributes */
 #define THINGS_PAGE_DEFAULT 50
 
 /* ---- attributes ---- */
@@ -35,6 +33,28 @@ static bool attr_char(char c, bool value)
     if (isalnum((unsigned char)c) || strchr("_.,@/:#-", c))
         return c != '\0';
     return value && (c == '=' || c == '[' || c == ']');
+}
+
+bool api_aws_attr_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (n == 0 || n > ATTR_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!attr_char(name[i], false))
+            return false;
+    return true;
+}
+
+json_t *api_aws_stored_object(const char *text)
+{
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+
+    if (j && json_is_object(j))
+        return j;
+    json_decref(j);
+    return json_object();
 }
 
 static int check_attr(struct api_response *resp, const char *name, const json_t *v)
@@ -49,14 +69,12 @@ static int check_attr(struct api_response *resp, const char *name, const json_t 
                         ATTR_NAME_MAX);
         return -EINVAL;
     }
-    for (size_t i = 0; i < nlen; i++) {
-        if (!attr_char(name[i], false)) {
-            api_aws_invalid(resp, "1 validation error detected: Value '%s' at "
-                            "'attributePayload.attributes' failed to satisfy constraint: Map "
-                            "keys must satisfy constraint: [Member must satisfy regular "
-                            "expression pattern: [a-zA-Z0-9_.,@/:#-]+]", shown);
-            return -EINVAL;
-        }
+    if (!api_aws_attr_name_ok(name)) {
+        api_aws_invalid(resp, "1 validation error detected: Value '%s' at "
+                        "'attributePayload.attributes' failed to satisfy constraint: Map "
+                        "keys must satisfy constraint: [Member must satisfy regular "
+                        "expression pattern: [a-zA-Z0-9_.,@/:#-]+]", shown);
+        return -EINVAL;
     }
     if (!json_is_string(v)) {
         api_aws_invalid(resp, "attributePayload.attributes.%s: expected a string.", shown);
@@ -168,20 +186,10 @@ static int check_type_usable(const struct api_env *env, struct api_response *res
                              const char *type, const char *verb)
 {
     struct db_aws_thing_type tt;
-    int rc;
+    int rc = api_aws_load_thing_type(env, resp, type, &tt);
 
-    if (api_aws_check_name(resp, "thingTypeName", type, API_AWS_NAME_THING) < 0)
-        return -EINVAL;
-    memset(&tt, 0, sizeof(tt));
-    rc = db_aws_thing_type_get(env->db, type, &tt);
-    if (rc == -ENOENT) {
-        api_aws_not_found_msg(resp, "Thing type %s does not exist.", type);
+    if (rc < 0)
         return rc;
-    }
-    if (rc < 0) {
-        api_aws_db_failure(env, resp, rc, "thing type lookup");
-        return rc;
-    }
     rc = tt.deprecated ? -EPERM : 0;
     db_aws_thing_type_clear(&tt);
     if (rc < 0)
@@ -190,16 +198,6 @@ static int check_type_usable(const struct api_env *env, struct api_response *res
 }
 
 /* ---- rendering ---- */
-
-static json_t *attrs_json(const char *text)
-{
-    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
-
-    if (j && json_is_object(j))
-        return j;
-    json_decref(j);
-    return json_object();
-}
 
 /* DescribeThing's shape (full) or ListThings' ThingAttribute. */
 static json_t *thing_json(const struct api_env *env, const struct db_aws_thing *t, bool full)
@@ -221,7 +219,7 @@ static json_t *thing_json(const struct api_env *env, const struct db_aws_thing *
         goto fail;
     if (!full && json_object_set_new(j, "thingArn", json_string(arn)) < 0)
         goto fail;
-    if (json_object_set_new(j, "attributes", attrs_json(t->attributes_json)) < 0 ||
+    if (json_object_set_new(j, "attributes", api_aws_stored_object(t->attributes_json)) < 0 ||
         json_object_set_new(j, "version", json_integer(t->version)) < 0)
         goto fail;
     return j;
@@ -236,6 +234,46 @@ static int thing_not_found(struct api_response *resp, const char *name)
 
     return api_aws_not_found_msg(resp, "Thing %s cannot be found.",
                                  log_escape(shown, sizeof(shown), name, strlen(name)));
+}
+
+int api_aws_load_thing(const struct api_env *env, struct api_response *resp, const char *name,
+                       struct db_aws_thing *t)
+{
+    int rc;
+
+    memset(t, 0, sizeof(*t));
+    if (api_aws_check_name(resp, "thingName", name, API_AWS_NAME_THING) < 0)
+        return -EINVAL;
+    rc = db_aws_thing_get(env->db, name, t);
+    if (rc == -ENOENT)
+        thing_not_found(resp, name);
+    else if (rc < 0)
+        api_aws_db_failure(env, resp, rc, "thing lookup");
+    return rc;
+}
+
+/* CreateThing's answer, for a new thing and for an identical one. */
+static int reply_created(struct api_response *resp, const char *name, const char *arn,
+                         const char *thing_id)
+{
+    return api_aws_reply_take(resp, json_pack("{s:s,s:s,s:s}", "thingName", name, "thingArn",
+                                              arn, "thingId", thing_id));
+}
+
+/* AWS: creating a thing that exists with the same configuration (type
+ * and attributes) is not an error; a different one is. */
+static void reply_existing(struct api_response *resp, const struct db_aws_thing *old,
+                           const char *type, const json_t *attrs, const char *arn)
+{
+    json_t *stored = api_aws_stored_object(old->attributes_json);
+    bool same = strcmp(old->type_name, type ? type : "") == 0 && json_equal(stored, attrs);
+
+    json_decref(stored);
+    if (same)
+        reply_created(resp, old->name, arn, old->thing_id);
+    else
+        api_aws_already_exists(resp, "Thing already exists with different attributes.",
+                               old->thing_id, arn);
 }
 
 /* ---- things ---- */
@@ -274,19 +312,9 @@ int api_aws_thing_create(const struct api_env *env, const struct api_aws_route *
     if (check_attr_count(resp, attrs, type != NULL) < 0 ||
         api_aws_arn(env, "thing", name, arn, sizeof(arn)) < 0)
         goto out;
-    /* AWS: creating a thing that exists with the same configuration is
-     * not an error; a different one is. */
     rc = db_aws_thing_get(env->db, name, &old);
     if (rc == 0) {
-        json_t *stored = attrs_json(old.attributes_json);
-        bool same = strcmp(old.type_name, type ? type : "") == 0 && json_equal(stored, attrs);
-        json_decref(stored);
-        if (same)
-            api_aws_reply_take(resp, json_pack("{s:s,s:s,s:s}", "thingName", old.name,
-                                               "thingArn", arn, "thingId", old.thing_id));
-        else
-            api_aws_already_exists(resp, "Thing already exists with different attributes.",
-                                   old.thing_id, arn);
+        reply_existing(resp, &old, type, attrs, arn);
         goto out;
     }
     if (rc != -ENOENT) {
@@ -315,8 +343,7 @@ int api_aws_thing_create(const struct api_env *env, const struct api_aws_route *
     else if (rc < 0)
         api_aws_db_failure(env, resp, rc, "thing insert");
     else
-        api_aws_reply_take(resp, json_pack("{s:s,s:s,s:s}", "thingName", t.name, "thingArn",
-                                           arn, "thingId", t.thing_id));
+        reply_created(resp, t.name, arn, t.thing_id);
 out:
     db_aws_thing_clear(&t);
     db_aws_thing_clear(&old);
@@ -329,16 +356,9 @@ int api_aws_thing_describe(const struct api_env *env, const struct api_aws_route
                            const struct api_request *req, struct api_response *resp)
 {
     struct db_aws_thing t;
-    int rc;
 
-    if (api_aws_check_name(resp, "thingName", rt->label[0], API_AWS_NAME_THING) < 0)
+    if (api_aws_load_thing(env, resp, rt->label[0], &t) < 0)
         return 0;
-    memset(&t, 0, sizeof(t));
-    rc = db_aws_thing_get(env->db, rt->label[0], &t);
-    if (rc == -ENOENT)
-        return thing_not_found(resp, rt->label[0]);
-    if (rc < 0)
-        return api_aws_db_failure(env, resp, rc, "thing lookup");
     api_aws_reply_take(resp, thing_json(env, &t, true));
     db_aws_thing_clear(&t);
     return 0;
@@ -413,15 +433,8 @@ int api_aws_thing_update(const struct api_env *env, const struct api_aws_route *
         api_aws_invalid(resp, "You cannot specify both thingTypeName and removeThingType.");
         goto out;
     }
-    rc = db_aws_thing_get(env->db, name, &t);
-    if (rc == -ENOENT) {
-        thing_not_found(resp, name);
+    if (api_aws_load_thing(env, resp, name, &t) < 0)
         goto out;
-    }
-    if (rc < 0) {
-        api_aws_db_failure(env, resp, rc, "thing lookup");
-        goto out;
-    }
     if (ev && json_is_integer(ev) && json_integer_value(ev) != t.version) {
         api_aws_fail(resp, 409, API_AWS_VERSION_CONFLICT,
                      "The version for thing %s does not match the expected version.", name);
@@ -516,284 +529,5 @@ int api_aws_thing_delete(const struct api_env *env, const struct api_aws_route *
     api_aws_reply_empty(resp);
 out:
     db_aws_thing_clear(&t);
-    return 0;
-}
-
-/* ---- thing types ---- */
-
-/* body.thingTypeProperties, validated and normalized (only the model's
- * fields). *ret owned; NULL when absent. */
-static int parse_type_props(const json_t *body, json_t **ret, struct api_response *resp)
-{
-    const json_t *p = json_object_get(body, "thingTypeProperties"), *sa, *v;
-    const char *desc = NULL;
-    json_t *out;
-    size_t i;
-
-    *ret = NULL;
-    if (!p || json_is_null(p))
-        return 0;
-    if (!json_is_object(p)) {
-        api_aws_invalid(resp, "thingTypeProperties: expected an object.");
-        return -EINVAL;
-    }
-    if (api_aws_str(p, "thingTypeDescription", TYPE_DESCRIPTION_MAX, false, &desc, resp) < 0)
-        return -EINVAL;
-    sa = json_object_get(p, "searchableAttributes");
-    if (sa && !json_is_null(sa)) {
-        if (!json_is_array(sa) || json_array_size(sa) > SEARCHABLE_MAX) {
-            api_aws_invalid(resp, "thingTypeProperties.searchableAttributes: expected a list "
-                            "of at most %d attribute names.", SEARCHABLE_MAX);
-            return -EINVAL;
-        }
-        json_array_foreach(sa, i, v) {
-            const char *n = json_is_string(v) ? json_string_value(v) : "";
-            bool ok = *n && strlen(n) <= ATTR_NAME_MAX;
-            for (const char *c = n; ok && *c; c++)
-                ok = attr_char(*c, false);
-            if (!ok) {
-                api_aws_invalid(resp, "thingTypeProperties.searchableAttributes[%zu] is not a "
-                                "valid attribute name.", i);
-                return -EINVAL;
-            }
-        }
-    } else {
-        sa = NULL;
-    }
-    out = json_object();
-    if (!out || (desc && json_object_set_new(out, "thingTypeDescription", json_string(desc)) < 0) ||
-        (sa && json_object_set(out, "searchableAttributes", (json_t *)sa) < 0)) {
-        json_decref(out);
-        api_aws_oom(resp);
-        return -ENOMEM;
-    }
-    *ret = out;
-    return 0;
-}
-
-static json_t *type_json(const struct api_env *env, const struct db_aws_thing_type *t,
-                         bool with_id)
-{
-    char arn[DB_AWS_ARN_MAX];
-    json_t *j = json_object(), *meta = json_object();
-
-    if (!j || !meta || api_aws_arn(env, "thingtype", t->name, arn, sizeof(arn)) < 0)
-        goto fail;
-    if (json_object_set_new(meta, "deprecated", json_boolean(t->deprecated)) < 0 ||
-        (t->deprecated &&
-         json_object_set_new(meta, "deprecationDate", api_aws_time(t->deprecated_us)) < 0) ||
-        json_object_set_new(meta, "creationDate", api_aws_time(t->created_us)) < 0)
-        goto fail;
-    if (json_object_set_new(j, "thingTypeName", json_string(t->name)) < 0 ||
-        (with_id && json_object_set_new(j, "thingTypeId", json_string(t->type_id)) < 0) ||
-        json_object_set_new(j, "thingTypeArn", json_string(arn)) < 0 ||
-        json_object_set_new(j, "thingTypeProperties", attrs_json(t->properties_json)) < 0 ||
-        json_object_set_new(j, "thingTypeMetadata", meta) < 0) {
-        meta = NULL;
-        goto fail;
-    }
-    return j;
-fail:
-    json_decref(meta);
-    json_decref(j);
-    return NULL;
-}
-
-static int type_not_found(struct api_response *resp, const char *name)
-{
-    return api_aws_not_found_msg(resp, "Thing type %s does not exist.", name);
-}
-
-int api_aws_thing_type_create(const struct api_env *env, const struct api_aws_route *rt,
-                              const struct api_request *req, struct api_response *resp)
-{
-    const char *name = rt->label[0];
-    struct db_aws_thing_type t, old;
-    json_t *body = NULL, *props = NULL;
-    char arn[DB_AWS_ARN_MAX];
-    int rc;
-
-    memset(&t, 0, sizeof(t));
-    memset(&old, 0, sizeof(old));
-    if (api_aws_check_name(resp, "thingTypeName", name, API_AWS_NAME_THING) < 0 ||
-        api_aws_body(req, resp, &body) < 0)
-        return 0;
-    /* tags are accepted and not kept: iotcored does not emulate tagging. */
-    if (parse_type_props(body, &props, resp) < 0 ||
-        api_aws_arn(env, "thingtype", name, arn, sizeof(arn)) < 0)
-        goto out;
-    rc = db_aws_thing_type_get(env->db, name, &old);
-    if (rc == 0) {
-        json_t *stored = attrs_json(old.properties_json), *want = props ? props : json_object();
-        bool same = want && json_equal(stored, want);
-        if (want != props)
-            json_decref(want);
-        json_decref(stored);
-        if (same)
-            api_aws_reply_take(resp, json_pack("{s:s,s:s,s:s}", "thingTypeName", old.name,
-                                               "thingTypeArn", arn, "thingTypeId",
-                                               old.type_id));
-        else
-            api_aws_already_exists(resp, "Thing type already exists with different "
-                                   "properties.", old.type_id, arn);
-        goto out;
-    }
-    if (rc != -ENOENT) {
-        api_aws_db_failure(env, resp, rc, "thing type lookup");
-        goto out;
-    }
-    snprintf(t.name, sizeof(t.name), "%s", name);
-    t.created_us = env->now_us;
-    if (props) {
-        t.properties_json = json_dumps(props, JSON_COMPACT | JSON_SORT_KEYS);
-        if (!t.properties_json) {
-            api_aws_oom(resp);
-            goto out;
-        }
-    }
-    if (api_aws_uuid(t.type_id) < 0) {
-        api_aws_db_failure(env, resp, -EIO, "thing type id");
-        goto out;
-    }
-    rc = db_aws_thing_type_insert(env->db, &t);
-    if (rc == -EEXIST)
-        api_aws_already_exists(resp, "Thing type already exists.", name, arn);
-    else if (rc < 0)
-        api_aws_db_failure(env, resp, rc, "thing type insert");
-    else
-        api_aws_reply_take(resp, json_pack("{s:s,s:s,s:s}", "thingTypeName", t.name,
-                                           "thingTypeArn", arn, "thingTypeId", t.type_id));
-out:
-    db_aws_thing_type_clear(&t);
-    db_aws_thing_type_clear(&old);
-    json_decref(props);
-    json_decref(body);
-    return 0;
-}
-
-int api_aws_thing_type_describe(const struct api_env *env, const struct api_aws_route *rt,
-                                const struct api_request *req, struct api_response *resp)
-{
-    struct db_aws_thing_type t;
-    int rc;
-
-    if (api_aws_check_name(resp, "thingTypeName", rt->label[0], API_AWS_NAME_THING) < 0)
-        return 0;
-    memset(&t, 0, sizeof(t));
-    rc = db_aws_thing_type_get(env->db, rt->label[0], &t);
-    if (rc == -ENOENT)
-        return type_not_found(resp, rt->label[0]);
-    if (rc < 0)
-        return api_aws_db_failure(env, resp, rc, "thing type lookup");
-    api_aws_reply_take(resp, type_json(env, &t, true));
-    db_aws_thing_type_clear(&t);
-    return 0;
-}
-
-static int types_cb(const struct db_aws_thing_type *t, void *ud)
-{
-    struct api_aws_list *a = ud;
-
-    if (api_aws_list_full(a))
-        return 1;
-    return api_aws_list_add(a, t->rowid, type_json(a->env, t, false));
-}
-
-int api_aws_thing_types_list(const struct api_env *env, const struct api_aws_route *rt,
-                             const struct api_request *req, struct api_response *resp)
-{
-    const char *only = api_request_param(req, "thingTypeName");
-    struct api_aws_list a = { .env = env };
-    struct api_aws_page pg;
-    int rc;
-
-    if (api_aws_page_args(req, "maxResults", "nextToken", THINGS_PAGE_DEFAULT, &pg, resp) < 0)
-        return 0;
-    a.limit = pg.limit;
-    a.arr = json_array();
-    if (!a.arr)
-        return api_aws_oom(resp);
-    if (only && *only) {
-        /* The filter names one type: at most one row. */
-        struct db_aws_thing_type t;
-        memset(&t, 0, sizeof(t));
-        rc = db_aws_thing_type_get(env->db, only, &t);
-        if (rc == 0 && t.rowid > pg.after)
-            types_cb(&t, &a);
-        db_aws_thing_type_clear(&t);
-        if (rc == -ENOENT)
-            rc = 0;
-    } else {
-        rc = db_aws_thing_type_list(env->db, pg.after, pg.limit + 1, types_cb, &a);
-    }
-    return api_aws_list_finish(env, resp, &a, rc, "thing type list", "thingTypes", "nextToken");
-}
-
-int api_aws_thing_type_deprecate(const struct api_env *env, const struct api_aws_route *rt,
-                                 const struct api_request *req, struct api_response *resp)
-{
-    struct db_aws_thing_type t;
-    json_t *body = NULL;
-    bool undo = false;
-    int rc;
-
-    if (api_aws_check_name(resp, "thingTypeName", rt->label[0], API_AWS_NAME_THING) < 0 ||
-        api_aws_body(req, resp, &body) < 0)
-        return 0;
-    rc = api_aws_bool(body, "undoDeprecate", &undo, resp);
-    json_decref(body);
-    if (rc < 0)
-        return 0;
-    memset(&t, 0, sizeof(t));
-    rc = db_aws_thing_type_get(env->db, rt->label[0], &t);
-    if (rc == -ENOENT)
-        return type_not_found(resp, rt->label[0]);
-    if (rc < 0)
-        return api_aws_db_failure(env, resp, rc, "thing type lookup");
-    if (t.deprecated != !undo) {
-        t.deprecated = !undo;
-        t.deprecated_us = undo ? 0 : env->now_us;
-        rc = db_aws_thing_type_update(env->db, &t);
-    }
-    if (rc < 0)
-        api_aws_db_failure(env, resp, rc, "thing type update");
-    else
-        api_aws_reply_empty(resp);
-    db_aws_thing_type_clear(&t);
-    return 0;
-}
-
-/* AWS also makes the caller wait 5 minutes after deprecating; iotcored
- * does not (a local stand-in has no caches to drain). */
-int api_aws_thing_type_delete(const struct api_env *env, const struct api_aws_route *rt,
-                              const struct api_request *req, struct api_response *resp)
-{
-    const char *name = rt->label[0];
-    struct db_aws_thing_type t;
-    int rc;
-
-    if (api_aws_check_name(resp, "thingTypeName", name, API_AWS_NAME_THING) < 0)
-        return 0;
-    memset(&t, 0, sizeof(t));
-    rc = db_aws_thing_type_get(env->db, name, &t);
-    if (rc == -ENOENT)
-        return type_not_found(resp, name);
-    if (rc < 0)
-        return api_aws_db_failure(env, resp, rc, "thing type lookup");
-    if (!t.deprecated) {
-        api_aws_invalid(resp, "Thing type %s must be deprecated before it can be deleted.",
-                        name);
-        goto out;
-    }
-    rc = db_aws_thing_type_delete(env->db, t.rowid);
-    if (rc == -ENOTEMPTY)
-        api_aws_invalid(resp, "Thing type %s cannot be deleted while things are associated "
-                        "with it.", name);
-    else if (rc < 0 && rc != -ENOENT)
-        api_aws_db_failure(env, resp, rc, "thing type delete");
-    else
-        api_aws_reply_empty(resp);
-out:
-    db_aws_thing_type_clear(&t);
     return 0;
 }

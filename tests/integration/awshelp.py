@@ -20,6 +20,11 @@ def credentials(daemon):
 
 
 def iot_client(daemon, region="us-east-1", key=None, secret=None):
+    # Debian's aws CLI ships its own botocore and maps the name "botocore"
+    # to it once awscli is imported; importing awscli first makes this
+    # module and test_aws_control.py's in-process CLI share that one copy
+    # (two copies under one name break each other).
+    import awscli  # noqa: F401
     import botocore.session
     from botocore.config import Config
 

@@ -4,6 +4,7 @@ on CONNECT, PUBLISH, SUBSCRIBE and every delivery, AWS's MQTT behaviour, and
 live effects of certificate and policy changes. Real paho clients with
 client certificates, a real Mosquitto, the control plane driven by botocore
 (the AWS SDK the aws CLI is built on)."""
+import contextlib
 import json
 import os
 import subprocess
@@ -32,8 +33,14 @@ def env(tmp_path_factory, iotcored_bin):
     brk.stop()
 
 
+@contextlib.contextmanager
 def backend(d, topic="aws/#"):
-    return helpers.Backend(d.broker.port, topic=topic).connect()
+    """A subscriber on the broker itself: what the daemon forwarded."""
+    be = helpers.Backend(d.broker.port, topic=topic).connect()
+    try:
+        yield be
+    finally:
+        be.close()
 
 
 def device_policy(topics="*"):
@@ -51,33 +58,50 @@ def connect(d, cert, client_id=None, **kw):
     return dev, dev.connect()
 
 
-def wait_msgs(pred, timeout=helpers.T_DELIVER):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
+@contextlib.contextmanager
+def device(d, cert, **kw):
+    """A device that must be let in (CONNACK 0), closed afterwards."""
+    dev, rc = connect(d, cert, **kw)
+    try:
+        assert rc == 0, dev.describe()
+        yield dev
+    finally:
+        dev.close()
+
+
+def assert_refused(d, cert, client_id=None):
+    """A CONNECT with cert is refused: no CONNACK, or a failure code."""
+    dev, rc = connect(d, cert, client_id=client_id)
+    dev.close()
+    assert rc is None or rc != 0
+
+
+def wait_delivery(dev, pred, what):
+    """Waits (failing the test at the deadline) until dev has received a
+    (topic, payload, qos) message for which pred is true."""
+    helpers.wait_for(lambda: any(pred(t, bytes(p), q) for t, p, q in dev.messages),
+                     helpers.T_DELIVER, what)
+
+
+def assert_only_delivery(dev, topic):
+    """dev gets topic and, once stragglers had time to arrive, nothing else."""
+    wait_delivery(dev, lambda t, p, q: t == topic, topic)
+    time.sleep(0.3)
+    assert [t for t, p, q in dev.messages] == [topic]
 
 
 def test_publish_subscribe_receive_through_broker(env):
     d, iot, base = env
     cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
-    be = backend(d)
-    dev, rc = connect(d, cert)
-    try:
-        assert rc == 0, dev.describe()
+    with backend(d) as be, device(d, cert) as dev:
         assert dev.publish_acked("dt/sensor1/temp", b"21.5", qos=1)
-        assert wait_msgs(lambda: any(m[0] == "aws/dt/sensor1/temp" and m[1] == b"21.5" for m in be.messages))
+        be.wait_message("aws/dt/sensor1/temp", b"21.5")
         assert dev.subscribe_wait("cmd/sensor1", qos=1) == [1]
         be.c.publish("aws/cmd/sensor1", b"on", qos=1)
-        assert wait_msgs(lambda: ("cmd/sensor1", b"on", 1) in [(t, bytes(p), q) for t, p, q in dev.messages])
+        wait_delivery(dev, lambda t, p, q: (t, p, q) == ("cmd/sensor1", b"on", 1), "cmd/sensor1 on")
         # QoS 0 both ways too.
         assert dev.publish_acked("dt/sensor1/q0", b"x", qos=0)
-        assert wait_msgs(lambda: any(m[0] == "aws/dt/sensor1/q0" for m in be.messages))
-    finally:
-        dev.close()
-        be.close()
+        be.wait_message("aws/dt/sensor1/q0")
 
 
 def test_unknown_or_self_signed_certificate_refused(env, tmp_path):
@@ -149,16 +173,9 @@ def test_connect_resource_names_the_client_id(env):
     d, iot, base = env
     doc = policy({"Effect": "Allow", "Action": "iot:Connect", "Resource": ARN + "client/good-*"})
     cert = awshelp.new_cert(iot, base, policy_doc=doc)
-    ok, rc = connect(d, cert, client_id="good-" + helpers.unique_id("c"))
-    try:
-        assert rc == 0, ok.describe()
-    finally:
-        ok.close()
-    bad, rc = connect(d, cert, client_id="bad-" + helpers.unique_id("c"))
-    try:
-        assert rc is None or rc != 0
-    finally:
-        bad.close()
+    with device(d, cert, client_id="good-" + helpers.unique_id("c")):
+        pass
+    assert_refused(d, cert, client_id="bad-" + helpers.unique_id("c"))
 
 
 def test_denied_publish_disconnects_and_explicit_deny_wins(env):
@@ -169,10 +186,7 @@ def test_denied_publish_disconnects_and_explicit_deny_wins(env):
          "Resource": [ARN + "topic/secret/*", ARN + "topicfilter/secret/*"]},
     )
     cert = awshelp.new_cert(iot, base, policy_doc=doc)
-    be = backend(d, "aws/secret/#")
-    dev, rc = connect(d, cert)
-    try:
-        assert rc == 0, dev.describe()
+    with backend(d, "aws/secret/#") as be, device(d, cert) as dev:
         assert dev.subscribe_wait([("secret/x", 1), ("open/x", 1)]) == [128, 1]
         mark = d.log_mark()
         dev.publish("secret/plans", b"nope", qos=1)
@@ -180,9 +194,6 @@ def test_denied_publish_disconnects_and_explicit_deny_wins(env):
         d.wait_log(r"iot:Publish denied", since=mark)
         time.sleep(0.3)
         assert not any(m[0] == "aws/secret/plans" for m in be.messages)
-    finally:
-        dev.close()
-        be.close()
 
 
 def test_receive_denied_drops_delivery(env):
@@ -192,20 +203,12 @@ def test_receive_denied_drops_delivery(env):
         {"Effect": "Allow", "Action": "iot:Receive", "Resource": ARN + "topic/feed/public"},
     )
     cert = awshelp.new_cert(iot, base, policy_doc=doc)
-    be = backend(d, "nothing/#")
-    dev, rc = connect(d, cert)
-    try:
-        assert rc == 0, dev.describe()
+    with backend(d, "nothing/#") as be, device(d, cert) as dev:
         assert dev.subscribe_wait("feed/+", qos=1) == [1]
         be.c.publish("aws/feed/private", b"hidden", qos=1)
         be.c.publish("aws/feed/public", b"shown", qos=1)
-        assert wait_msgs(lambda: any(t == "feed/public" for t, p, q in dev.messages))
-        time.sleep(0.3)
-        assert [t for t, p, q in dev.messages] == ["feed/public"]
+        assert_only_delivery(dev, "feed/public")
         assert dev.is_connected()
-    finally:
-        dev.close()
-        be.close()
 
 
 def test_client_id_variable_is_literal(env):
@@ -217,17 +220,11 @@ def test_client_id_variable_is_literal(env):
         {"Effect": "Allow", "Action": "iot:Publish", "Resource": ARN + "topic/dev/${iot:ClientId}/data"},
     )
     cert = awshelp.new_cert(iot, base, policy_doc=doc)
-    be = backend(d, "aws/dev/#")
-    dev, rc = connect(d, cert, client_id="a*")
-    try:
-        assert rc == 0, dev.describe()
+    with backend(d, "aws/dev/#") as be, device(d, cert, client_id="a*") as dev:
         assert dev.publish_acked("dev/a*/data", b"1", qos=1)
-        assert wait_msgs(lambda: any(m[0] == "aws/dev/a*/data" for m in be.messages))
+        be.wait_message("aws/dev/a*/data")
         dev.publish("dev/ab/data", b"2", qos=1)
         assert dev.wait_closed()
-    finally:
-        dev.close()
-        be.close()
 
 
 def test_thing_variables_and_is_attached(env):
@@ -242,63 +239,41 @@ def test_thing_variables_and_is_attached(env):
     thing = helpers.unique_id("thing")
     iot.create_thing(thingName=thing, attributePayload={"attributes": {"room": "kitchen"}})
     # Not attached yet: the condition fails.
-    dev, rc = connect(d, cert, client_id=thing)
-    dev.close()
-    assert rc is None or rc != 0
+    assert_refused(d, cert, client_id=thing)
     iot.attach_thing_principal(thingName=thing, principal=cert.arn)
-    be = backend(d, "aws/things/#")
-    dev, rc = connect(d, cert, client_id=thing)
-    try:
-        assert rc == 0, dev.describe()
+    with backend(d, "aws/things/#") as be, device(d, cert, client_id=thing) as dev:
         assert dev.publish_acked("things/%s/kitchen" % thing, b"t", qos=1)
-        assert wait_msgs(lambda: any(m[0] == "aws/things/%s/kitchen" % thing for m in be.messages))
+        be.wait_message("aws/things/%s/kitchen" % thing)
         # Another client id is not the thing.
-        other, rc2 = connect(d, cert, client_id=thing + "-x")
-        other.close()
-        assert rc2 is None or rc2 != 0
-    finally:
-        dev.close()
-        be.close()
+        assert_refused(d, cert, client_id=thing + "-x")
 
 
 def test_deactivation_kicks_live_session_within_1s(env):
     d, iot, base = env
     cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
-    dev, rc = connect(d, cert)
-    try:
-        assert rc == 0, dev.describe()
+    with device(d, cert) as dev:
         t0 = time.monotonic()
         iot.update_certificate(certificateId=cert.id, newStatus="INACTIVE")
         assert dev.wait_closed(3)
         assert dev.closed_at - t0 < 1.0
         # And it cannot come back.
-        again, rc = connect(d, cert)
-        again.close()
-        assert rc is None or rc != 0
-    finally:
-        dev.close()
+        assert_refused(d, cert)
 
 
 def test_detaching_last_policy_kicks(env):
     d, iot, base = env
     cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
-    dev, rc = connect(d, cert)
-    try:
-        assert rc == 0, dev.describe()
+    with device(d, cert) as dev:
         t0 = time.monotonic()
         iot.detach_policy(policyName=cert.policy, target=cert.arn)
         assert dev.wait_closed(3)
         assert dev.closed_at - t0 < 1.0
-    finally:
-        dev.close()
 
 
 def test_new_policy_version_applies_to_live_session(env):
     d, iot, base = env
     cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
-    dev, rc = connect(d, cert)
-    try:
-        assert rc == 0, dev.describe()
+    with device(d, cert) as dev:
         assert dev.publish_acked("open/1", b"1", qos=1)
         narrower = policy(
             {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"},
@@ -309,101 +284,61 @@ def test_new_policy_version_applies_to_live_session(env):
         assert dev.publish_acked("only/this", b"2", qos=1)
         dev.publish("open/1", b"3", qos=1)
         assert dev.wait_closed()
-    finally:
-        dev.close()
 
 
 def test_duplicate_client_id_drops_older(env):
     d, iot, base = env
     cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
     cid = helpers.unique_id("dup")
-    first, rc = connect(d, cert, client_id=cid)
-    try:
-        assert rc == 0
-        second, rc2 = connect(d, cert, client_id=cid)
-        try:
-            assert rc2 == 0
-            assert first.wait_closed(3)
-            assert second.is_connected()
-        finally:
-            second.close()
-    finally:
-        first.close()
+    with device(d, cert, client_id=cid) as first, device(d, cert, client_id=cid) as second:
+        assert first.wait_closed(3)
+        assert second.is_connected()
 
 
 def test_sensor_hash_does_not_match_parent(env):
     d, iot, base = env
     cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
-    be = backend(d, "nothing/#")
-    dev, rc = connect(d, cert)
-    try:
-        assert rc == 0
+    with backend(d, "nothing/#") as be, device(d, cert) as dev:
         assert dev.subscribe_wait("sensor/#", qos=1) == [1]
         be.c.publish("aws/sensor", b"parent", qos=1)
         be.c.publish("aws/sensor/a", b"child", qos=1)
-        assert wait_msgs(lambda: any(t == "sensor/a" for t, p, q in dev.messages))
-        time.sleep(0.3)
-        assert [t for t, p, q in dev.messages] == ["sensor/a"]
-    finally:
-        dev.close()
-        be.close()
+        assert_only_delivery(dev, "sensor/a")
 
 
 def test_aws_limits(env):
     d, iot, base = env
     cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
     # 9 filters in one SUBSCRIBE: AWS allows 8.
-    dev, rc = connect(d, cert)
-    try:
-        assert rc == 0
+    with device(d, cert) as dev:
         dev.c.subscribe([("f%d" % i, 0) for i in range(9)])
         assert dev.wait_closed()
-    finally:
-        dev.close()
     # 8 slashes in a topic: over AWS's 7.
-    dev, rc = connect(d, cert)
-    try:
-        assert rc == 0
+    with device(d, cert) as dev:
         dev.publish("a/b/c/d/e/f/g/h/i", b"x", qos=1)
         assert dev.wait_closed()
-    finally:
-        dev.close()
     # Reserved topics are not device topics (no shadow service yet).
-    dev, rc = connect(d, cert)
-    try:
-        assert rc == 0
+    with device(d, cert) as dev:
         assert dev.subscribe_wait("$aws/things/x/shadow/update/accepted", qos=1) == [128]
-    finally:
-        dev.close()
 
 
 def test_sdk_metrics_username_is_ignored(env):
     d, iot, base = env
     cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
-    dev, rc = connect(d, cert, username="?SDK=PythonV2&Version=1.0")
-    try:
-        assert rc == 0, dev.describe()
-    finally:
-        dev.close()
+    with device(d, cert, username="?SDK=PythonV2&Version=1.0"):
+        pass
 
 
 def test_will_on_vanish_not_on_disconnect(env):
     d, iot, base = env
     cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
-    be = backend(d, "aws/lwt/#")
-    try:
-        dev, rc = connect(d, cert, will=("lwt/gone", b"bye", 1, False))
-        assert rc == 0
-        dev.close()    # DISCONNECT: no will
-        dev2, rc = connect(d, cert, will=("lwt/gone2", b"bye2", 1, False))
-        assert rc == 0
-        dev2.c.socket().shutdown(2)    # vanish without DISCONNECT
-        assert wait_msgs(lambda: any(m[0] == "aws/lwt/gone2" for m in be.messages))
-        time.sleep(0.3)
-        assert not any(m[0] == "aws/lwt/gone" for m in be.messages)
-        dev2.close()
-    finally:
-        be.close()
+    with backend(d, "aws/lwt/#") as be:
+        with device(d, cert, will=("lwt/gone", b"bye", 1, False)):
+            pass    # closed with DISCONNECT: no will
+        with device(d, cert, will=("lwt/gone2", b"bye2", 1, False)) as dev:
+            dev.c.socket().shutdown(2)    # vanish without DISCONNECT
+            be.wait_message("aws/lwt/gone2")
+            time.sleep(0.3)
+            assert not any(m[0] == "aws/lwt/gone" for m in be.messages)
 
 
 def test_persistent_session_through_broker(env):
@@ -415,28 +350,21 @@ def test_persistent_session_through_broker(env):
     assert dev.subscribe_wait("pers/%s" % cid, qos=1) == [1]
     dev.close()
     # Queued while away, delivered on resume with session-present.
-    be = backend(d, "nothing/#")
-    be.c.publish("aws/pers/%s" % cid, b"queued", qos=1).wait_for_publish(5)
-    dev, rc = connect(d, cert, client_id=cid, clean_session=False)
-    try:
-        assert rc == 0 and dev.session_present
-        assert wait_msgs(lambda: any(p == b"queued" for t, p, q in dev.messages))
-    finally:
-        dev.close()
-        be.close()
+    with backend(d, "nothing/#") as be:
+        be.c.publish("aws/pers/%s" % cid, b"queued", qos=1).wait_for_publish(5)
+        with device(d, cert, client_id=cid, clean_session=False) as dev:
+            assert dev.session_present
+            wait_delivery(dev, lambda t, p, q: p == b"queued", "the queued message")
 
 
 def test_mosquitto_pub_with_client_certificate(env):
     d, iot, base = env
     cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
-    be = backend(d, "aws/cli/#")
-    try:
+    with backend(d, "aws/cli/#") as be:
         subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(d.mqtts_port), "--cafile", d.ca_path,
                         "--cert", cert.cert_path, "--key", cert.key_path, "-i", helpers.unique_id("mp"),
                         "-q", "1", "-t", "cli/hello", "-m", "from mosquitto_pub"], check=True, timeout=20)
-        assert wait_msgs(lambda: any(m[0] == "aws/cli/hello" and m[1] == b"from mosquitto_pub" for m in be.messages))
-    finally:
-        be.close()
+        be.wait_message("aws/cli/hello", b"from mosquitto_pub")
 
 
 def test_js_device_sdk(env):
@@ -453,21 +381,20 @@ def test_js_device_sdk(env):
         {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": ARN + "topicfilter/js/" + cid + "/*"},
     )
     cert = awshelp.new_cert(iot, base, policy_doc=doc)
-    be = backend(d, "aws/js/%s/up" % cid)
-    p = subprocess.Popen(["node", os.path.join(js, "aws_device.js"), str(d.mqtts_port), d.ca_path,
-                          cert.cert_path, cert.key_path, cid, "js/%s/down" % cid, "js/%s/up" % cid],
-                         cwd=js, stdout=subprocess.PIPE, text=True)
-    try:
-        assert wait_msgs(lambda: any(m[0] == "aws/js/%s/up" % cid for m in be.messages), 20)
-        be.c.publish("aws/js/%s/down" % cid, b"reply", qos=1)
-        out, _ = p.communicate(timeout=20)
-        events = [json.loads(line) for line in out.splitlines() if line.strip()]
-        kinds = [e["event"] for e in events]
-        assert "connect" in kinds and p.returncode == 0, events
-        assert {"event": "message", "topic": "js/%s/down" % cid, "payload": "reply"} in events
-        assert [e for e in events if e["event"] == "suback"][0]["granted"] == [1]
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        be.close()
+    with backend(d, "aws/js/%s/up" % cid) as be:
+        p = subprocess.Popen(["node", os.path.join(js, "aws_device.js"), str(d.mqtts_port), d.ca_path,
+                              cert.cert_path, cert.key_path, cid, "js/%s/down" % cid, "js/%s/up" % cid],
+                             cwd=js, stdout=subprocess.PIPE, text=True)
+        try:
+            be.wait_message("aws/js/%s/up" % cid, timeout=20)
+            be.c.publish("aws/js/%s/down" % cid, b"reply", qos=1)
+            out, _ = p.communicate(timeout=20)
+            events = [json.loads(line) for line in out.splitlines() if line.strip()]
+            kinds = [e["event"] for e in events]
+            assert "connect" in kinds and p.returncode == 0, events
+            assert {"event": "message", "topic": "js/%s/down" % cid, "payload": "reply"} in events
+            assert [e for e in events if e["event"] == "suback"][0]["granted"] == [1]
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()

@@ -560,112 +560,96 @@ static void test_escapes(void)
     aws_policy_set_free(s);
 }
 
+/* The conditions tests ask one thing of each document: is this Connect let
+ * in? A document compiled for ctx, checked once for the client resource,
+ * freed. */
+static enum aws_decision connect_dec(const char *doc, const struct aws_policy_ctx *ctx,
+                                     const char *client)
+{
+    struct aws_policy_set *s = pol(doc, ctx);
+    enum aws_decision d = dec(s, AWS_ACT_CONNECT, client);
+
+    aws_policy_set_free(s);
+    return d;
+}
+
+#define CONNECT_ALLOWED(doc, ctx, client) CHECK_EQ(connect_dec((doc), (ctx), (client)), AWS_ALLOW)
+#define CONNECT_DENIED(doc, ctx, client) \
+    CHECK_EQ(connect_dec((doc), (ctx), (client)), AWS_DENY_IMPLICIT)
+
+/* An Allow of iot:Connect on every client, under cond. */
+static const char *connect_if(const char *cond)
+{
+    return stmt1("Allow", "'iot:Connect'", "'*'", cond);
+}
+
 static void test_conditions_bool_like(void)
 {
     struct aws_policy_ctx c = full_ctx();
     struct aws_policy_ctx none = bare_ctx("sensor-7");
-    struct aws_policy_set *s;
-    const char *attached = stmt1("Allow", "'iot:Connect'", "'*'",
-                                 "{'Bool':{'iot:Connection.Thing.IsAttached':'true'}}");
+    struct aws_policy_ctx k;
+    const char *attached = connect_if("{'Bool':{'iot:Connection.Thing.IsAttached':'true'}}");
+    const char *like = connect_if("{'StringLike':{'iot:ClientId':['sensor-*','gw-?\?']}}");
 
-    s = pol(attached, &c);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
-    s = pol(attached, &none);
-    DENIED(s, AWS_ACT_CONNECT, "client/sensor-7");
-    aws_policy_set_free(s);
+    CONNECT_ALLOWED(attached, &c, "client/dev1");
+    CONNECT_DENIED(attached, &none, "client/sensor-7");
     /* JSON booleans are accepted as values. */
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'",
-                  "{'Bool':{'iot:Connection.Thing.IsAttached':[false]}}"), &none);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/sensor-7");
-    aws_policy_set_free(s);
+    CONNECT_ALLOWED(connect_if("{'Bool':{'iot:Connection.Thing.IsAttached':[false]}}"), &none,
+                    "client/sensor-7");
 
-    const char *like = stmt1("Allow", "'iot:Connect'", "'*'",
-                             "{'StringLike':{'iot:ClientId':['sensor-*','gw-?\?']}}");
-    struct aws_policy_ctx k = bare_ctx("sensor-7");
-    s = pol(like, &k);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/sensor-7");
-    aws_policy_set_free(s);
+    k = bare_ctx("sensor-7");
+    CONNECT_ALLOWED(like, &k, "client/sensor-7");
     k = bare_ctx("gw-12");
-    s = pol(like, &k);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/gw-12");
-    aws_policy_set_free(s);
+    CONNECT_ALLOWED(like, &k, "client/gw-12");
     k = bare_ctx("gw-123");
-    s = pol(like, &k);
-    DENIED(s, AWS_ACT_CONNECT, "client/gw-123");
-    aws_policy_set_free(s);
+    CONNECT_DENIED(like, &k, "client/gw-123");
 
     /* StringNotLike; StringEquals is exact, IgnoreCase folds. */
     k = bare_ctx("Sensor-1");
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'",
-                  "{'StringNotLike':{'iot:ClientId':'sensor-*'}}"), &k);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/Sensor-1");
-    aws_policy_set_free(s);
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'",
-                  "{'StringEquals':{'iot:ClientId':'sensor-1'}}"), &k);
-    DENIED(s, AWS_ACT_CONNECT, "client/Sensor-1");
-    aws_policy_set_free(s);
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'",
-                  "{'StringEqualsIgnoreCase':{'iot:ClientId':'sensor-1'}}"), &k);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/Sensor-1");
-    aws_policy_set_free(s);
+    CONNECT_ALLOWED(connect_if("{'StringNotLike':{'iot:ClientId':'sensor-*'}}"), &k,
+                    "client/Sensor-1");
+    CONNECT_DENIED(connect_if("{'StringEquals':{'iot:ClientId':'sensor-1'}}"), &k,
+                   "client/Sensor-1");
+    CONNECT_ALLOWED(connect_if("{'StringEqualsIgnoreCase':{'iot:ClientId':'sensor-1'}}"), &k,
+                    "client/Sensor-1");
     /* StringEquals reads '*' as itself. */
     k = bare_ctx("a*");
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'", "{'StringEquals':{'iot:ClientId':'a*'}}"),
-            &k);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/a*");
-    aws_policy_set_free(s);
+    CONNECT_ALLOWED(connect_if("{'StringEquals':{'iot:ClientId':'a*'}}"), &k, "client/a*");
     k = bare_ctx("ab");
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'", "{'StringEquals':{'iot:ClientId':'a*'}}"),
-            &k);
-    DENIED(s, AWS_ACT_CONNECT, "client/ab");
-    aws_policy_set_free(s);
+    CONNECT_DENIED(connect_if("{'StringEquals':{'iot:ClientId':'a*'}}"), &k, "client/ab");
 
     /* Variables in condition values: thing name must equal the client id. */
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'",
-                  "{'StringEquals':{'iot:Connection.Thing.ThingName':'${iot:ClientId}'}}"), &c);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
+    CONNECT_ALLOWED(
+        connect_if("{'StringEquals':{'iot:Connection.Thing.ThingName':'${iot:ClientId}'}}"), &c,
+        "client/dev1");
     /* A value with an unresolvable variable makes the statement inert. */
-    s = pol(stmt1("Deny", "'iot:Connect'", "'*'",
-                  "{'StringNotEquals':{'iot:ClientId':'${iot:Connection.Thing.ThingName}'}}"),
-            &none);
-    DENIED(s, AWS_ACT_CONNECT, "client/sensor-7");
-    aws_policy_set_free(s);
+    CONNECT_DENIED(stmt1("Deny", "'iot:Connect'", "'*'",
+                         "{'StringNotEquals':"
+                         "{'iot:ClientId':'${iot:Connection.Thing.ThingName}'}}"),
+                   &none, "client/sensor-7");
 }
 
 static void test_conditions_sets(void)
 {
     struct aws_policy_ctx c = full_ctx();      /* OU: ou-a, ou-b */
     struct aws_policy_ctx none = bare_ctx("x");
+    const char *any = connect_if("{'ForAnyValue:StringEquals':"
+                                 "{'iot:Certificate.Subject.OrganizationalUnit.List':"
+                                 "['ou-b','ou-z']}}");
+    const char *all = connect_if("{'ForAllValues:StringEquals':"
+                                 "{'iot:Certificate.Subject.OrganizationalUnit.List':"
+                                 "['ou-a','ou-b']}}");
+    const char *all_narrow = connect_if("{'ForAllValues:StringEquals':"
+                                        "{'iot:Certificate.Subject.OrganizationalUnit.List':"
+                                        "['ou-a']}}");
     struct aws_policy_set *s;
-    const char *any = stmt1("Allow", "'iot:Connect'", "'*'",
-                            "{'ForAnyValue:StringEquals':"
-                            "{'iot:Certificate.Subject.OrganizationalUnit.List':['ou-b','ou-z']}}");
-    const char *all = stmt1("Allow", "'iot:Connect'", "'*'",
-                            "{'ForAllValues:StringEquals':"
-                            "{'iot:Certificate.Subject.OrganizationalUnit.List':['ou-a','ou-b']}}");
-    const char *all_narrow =
-        stmt1("Allow", "'iot:Connect'", "'*'",
-              "{'ForAllValues:StringEquals':"
-              "{'iot:Certificate.Subject.OrganizationalUnit.List':['ou-a']}}");
 
-    s = pol(any, &c);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
-    s = pol(all, &c);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
-    s = pol(all_narrow, &c);
-    DENIED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
+    CONNECT_ALLOWED(any, &c, "client/dev1");
+    CONNECT_ALLOWED(all, &c, "client/dev1");
+    CONNECT_DENIED(all_narrow, &c, "client/dev1");
     /* No values: ForAnyValue is false, ForAllValues vacuously true (IAM). */
-    s = pol(any, &none);
-    DENIED(s, AWS_ACT_CONNECT, "client/x");
-    aws_policy_set_free(s);
-    s = pol(all, &none);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/x");
-    aws_policy_set_free(s);
+    CONNECT_DENIED(any, &none, "client/x");
+    CONNECT_ALLOWED(all, &none, "client/x");
     /* The AWS docs' Organization example. */
     s = pol(stmt1("Allow", "'iot:Publish'", "'*'",
                   "{'ForAllValues:StringEquals':"
@@ -675,44 +659,30 @@ static void test_conditions_sets(void)
     aws_policy_set_free(s);
 
     /* Keys AND'd, values OR'd, operators AND'd. */
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'",
-                  "{'StringEquals':{'iot:ClientId':['x','dev1'],"
-                  "'iot:Connection.Thing.ThingTypeName':'sensor'},"
-                  "'StringLike':{'iot:Certificate.Subject.Country':'U?'}}"), &c);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'",
-                  "{'StringEquals':{'iot:ClientId':['x','dev1'],"
-                  "'iot:Connection.Thing.ThingTypeName':'other'}}"), &c);
-    DENIED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
+    CONNECT_ALLOWED(connect_if("{'StringEquals':{'iot:ClientId':['x','dev1'],"
+                               "'iot:Connection.Thing.ThingTypeName':'sensor'},"
+                               "'StringLike':{'iot:Certificate.Subject.Country':'U?'}}"),
+                    &c, "client/dev1");
+    CONNECT_DENIED(connect_if("{'StringEquals':{'iot:ClientId':['x','dev1'],"
+                              "'iot:Connection.Thing.ThingTypeName':'other'}}"),
+                   &c, "client/dev1");
 
     /* Absent keys: positive false, negated true, IfExists true. */
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'",
-                  "{'StringNotEquals':{'iot:Connection.Thing.ThingTypeName':'x'}}"), &none);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/x");
-    aws_policy_set_free(s);
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'",
-                  "{'StringEquals':{'iot:Connection.Thing.ThingTypeName':'x'}}"), &none);
-    DENIED(s, AWS_ACT_CONNECT, "client/x");
-    aws_policy_set_free(s);
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'",
-                  "{'StringEqualsIfExists':{'iot:Connection.Thing.ThingTypeName':'x'}}"), &none);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/x");
-    aws_policy_set_free(s);
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'",
-                  "{'StringEqualsIfExists':{'iot:Connection.Thing.ThingTypeName':'x'}}"), &c);
-    DENIED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
+    CONNECT_ALLOWED(connect_if("{'StringNotEquals':{'iot:Connection.Thing.ThingTypeName':'x'}}"),
+                    &none, "client/x");
+    CONNECT_DENIED(connect_if("{'StringEquals':{'iot:Connection.Thing.ThingTypeName':'x'}}"),
+                   &none, "client/x");
+    CONNECT_ALLOWED(
+        connect_if("{'StringEqualsIfExists':{'iot:Connection.Thing.ThingTypeName':'x'}}"),
+        &none, "client/x");
+    CONNECT_DENIED(
+        connect_if("{'StringEqualsIfExists':{'iot:Connection.Thing.ThingTypeName':'x'}}"), &c,
+        "client/dev1");
     /* Null. */
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'",
-                  "{'Null':{'iot:Connection.Thing.ThingName':'true'}}"), &none);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/x");
-    aws_policy_set_free(s);
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'",
-                  "{'Null':{'iot:Connection.Thing.ThingName':'true'}}"), &c);
-    DENIED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
+    CONNECT_ALLOWED(connect_if("{'Null':{'iot:Connection.Thing.ThingName':'true'}}"), &none,
+                    "client/x");
+    CONNECT_DENIED(connect_if("{'Null':{'iot:Connection.Thing.ThingName':'true'}}"), &c,
+                   "client/dev1");
 }
 
 static void test_fail_closed(void)
@@ -753,68 +723,40 @@ static void test_fail_closed(void)
 static void test_ip_conditions(void)
 {
     struct aws_policy_ctx c = full_ctx();      /* 10.1.2.3 */
-    const char *in10 = stmt1("Allow", "'iot:Connect'", "'*'",
-                             "{'IpAddress':{'aws:SourceIp':['192.0.2.0/24','10.0.0.0/8']}}");
-    const char *not10 = stmt1("Allow", "'iot:Connect'", "'*'",
-                              "{'NotIpAddress':{'aws:SourceIp':'10.0.0.0/8'}}");
-    struct aws_policy_set *s;
+    const char *in10 = connect_if("{'IpAddress':{'aws:SourceIp':['192.0.2.0/24','10.0.0.0/8']}}");
+    const char *not10 = connect_if("{'NotIpAddress':{'aws:SourceIp':'10.0.0.0/8'}}");
+    const char *in_upper_half = connect_if("{'IpAddress':{'aws:SourceIp':'10.1.2.128/25'}}");
 
-    s = pol(in10, &c);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
-    s = pol(not10, &c);
-    DENIED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
+    CONNECT_ALLOWED(in10, &c, "client/dev1");
+    CONNECT_DENIED(not10, &c, "client/dev1");
 
     c.source_ip = "192.168.1.1";
-    s = pol(in10, &c);
-    DENIED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
-    s = pol(not10, &c);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
+    CONNECT_DENIED(in10, &c, "client/dev1");
+    CONNECT_ALLOWED(not10, &c, "client/dev1");
 
     /* Prefix lengths that do not fall on a byte. */
     c.source_ip = "10.1.2.130";
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'",
-                  "{'IpAddress':{'aws:SourceIp':'10.1.2.128/25'}}"), &c);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
+    CONNECT_ALLOWED(in_upper_half, &c, "client/dev1");
     c.source_ip = "10.1.2.127";
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'",
-                  "{'IpAddress':{'aws:SourceIp':'10.1.2.128/25'}}"), &c);
-    DENIED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
+    CONNECT_DENIED(in_upper_half, &c, "client/dev1");
 
     /* A bare address is a /32; an IPv4-mapped peer is its IPv4 address. */
     c.source_ip = "::ffff:10.9.9.9";
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'",
-                  "{'IpAddress':{'aws:SourceIp':['10.9.9.9']}}"), &c);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
+    CONNECT_ALLOWED(connect_if("{'IpAddress':{'aws:SourceIp':['10.9.9.9']}}"), &c,
+                    "client/dev1");
 
     /* IPv6. */
     c.source_ip = "2001:db8:1::5";
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'",
-                  "{'IpAddress':{'aws:SourceIp':'2001:db8::/32'}}"), &c);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'",
-                  "{'IpAddress':{'aws:SourceIp':'2001:db9::/32'}}"), &c);
-    DENIED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
-    s = pol(in10, &c);
-    DENIED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
+    CONNECT_ALLOWED(connect_if("{'IpAddress':{'aws:SourceIp':'2001:db8::/32'}}"), &c,
+                    "client/dev1");
+    CONNECT_DENIED(connect_if("{'IpAddress':{'aws:SourceIp':'2001:db9::/32'}}"), &c,
+                   "client/dev1");
+    CONNECT_DENIED(in10, &c, "client/dev1");
 
     /* No source address known: IpAddress false, NotIpAddress true. */
     c.source_ip = NULL;
-    s = pol(in10, &c);
-    DENIED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
-    s = pol(not10, &c);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
+    CONNECT_DENIED(in10, &c, "client/dev1");
+    CONNECT_ALLOWED(not10, &c, "client/dev1");
 }
 
 static void test_connect_attributes(void)
@@ -823,12 +765,13 @@ static void test_connect_attributes(void)
     struct aws_policy_set *s;
     /* AWS's example: only persistent sessions may connect, and a Deny on
      * connections carrying a Last Will. */
-    const char *persist = stmt1("Allow", "'iot:Connect'", "'*'",
-                                "{'ForAnyValue:StringEquals':"
-                                "{'iot:ConnectAttributes':['PersistentConnect']}}");
+    const char *persist = connect_if("{'ForAnyValue:StringEquals':"
+                                     "{'iot:ConnectAttributes':['PersistentConnect']}}");
     const char *no_will = stmt1("Deny", "'iot:Connect'", "'*'",
                                 "{'ForAnyValue:StringEquals':"
                                 "{'iot:ConnectAttributes':'LastWill'}}");
+    const char *only_persist = connect_if("{'ForAllValues:StringEquals':"
+                                          "{'iot:ConnectAttributes':['PersistentConnect']}}");
 
     s = pol2(persist, no_will, &c);
     DENIED(s, AWS_ACT_CONNECT, "client/dev1");
@@ -843,17 +786,9 @@ static void test_connect_attributes(void)
     aws_policy_set_free(s);
 
     /* ForAllValues: only these attributes may be used. */
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'",
-                  "{'ForAllValues:StringEquals':{'iot:ConnectAttributes':['PersistentConnect']}}"),
-            &c);
-    DENIED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
+    CONNECT_DENIED(only_persist, &c, "client/dev1");
     c.last_will = false;
-    s = pol(stmt1("Allow", "'iot:Connect'", "'*'",
-                  "{'ForAllValues:StringEquals':{'iot:ConnectAttributes':['PersistentConnect']}}"),
-            &c);
-    ALLOWED(s, AWS_ACT_CONNECT, "client/dev1");
-    aws_policy_set_free(s);
+    CONNECT_ALLOWED(only_persist, &c, "client/dev1");
 }
 
 /* Validates the single-quoted doc; returns the errno and leaves why. */

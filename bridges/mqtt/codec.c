@@ -94,6 +94,10 @@ const char *mqtt_err_name(int err)
     case MQTT_E_BUFFER: return "buffer";
     case MQTT_E_SUBACK_CODE: return "suback-code";
     case MQTT_E_DUP_QOS0: return "dup-qos0";
+    case MQTT_E_PROPERTY: return "property";
+    case MQTT_E_REASON: return "reason";
+    case MQTT_E_TOPIC_ALIAS: return "topic-alias";
+    case MQTT_E_VBI: return "vbi";
     case -EMSGSIZE: return "buffer-full";
     default: return "unknown";
     }

@@ -86,6 +86,15 @@ enum mqtt_err {
     MQTT_E_BUFFER = -1025,              /* encoder: value out of range (a too small buffer is -EMSGSIZE) */
     MQTT_E_SUBACK_CODE = -1026,         /* SUBACK return code not 0, 1, 2 or 0x80 [MQTT-3.9.3-2] */
     MQTT_E_DUP_QOS0 = -1027,            /* PUBLISH DUP set with QoS 0 [MQTT-3.3.1-2]; Mosquitto refuses it too */
+    /* MQTT 5 only (codec5.h): a run of their own from -1101, so the 3.1.1 run
+     * above stays contiguous and ends at MQTT_E_DUP_QOS0. */
+    MQTT_E_PROPERTY = -1101,            /* property: unknown id, not allowed in this packet, a second
+                                         * single-occurrence one, value out of range, or running past
+                                         * the property length (2.2.2.2, table 2.4) */
+    MQTT_E_REASON = -1102,              /* reason code not allowed for this packet (tables 2.6, 3.x) */
+    MQTT_E_TOPIC_ALIAS = -1103,         /* Topic Alias from a server we allowed none [MQTT-3.3.2-9] */
+    MQTT_E_VBI = -1104,                 /* variable byte integer in a packet body over 4 bytes or not
+                                         * minimal [MQTT-1.5.5-1] */
 };
 
 /* Stable short name for an error ("remlen-too-long", "qos3"...), for logs and

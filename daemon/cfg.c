@@ -93,6 +93,9 @@ static const struct key cfg_keys[] = {
     SPECIAL("listeners", K_LISTENERS),
 
     STR(struct cfg, "upstream.url", upstream.url, "mqtt://127.0.0.1:1883", 1, NULL, check_url),
+    /* MQTT 5 upstream carries Google's Pub/Sub attributes as user
+     * properties; 4 (3.1.1) for brokers that lack MQTT 5. */
+    INT(struct cfg, "upstream.protocol_version", upstream.protocol_version, 5, 4, 5),
     STR(struct cfg, "upstream.username", upstream.username, "", 0, NULL, NULL),
     STR(struct cfg, "upstream.password", upstream.password, "", 0, NULL, NULL),
     STR(struct cfg, "upstream.client_id_prefix", upstream.client_id_prefix, "iotcored/", 0,

@@ -67,6 +67,7 @@ struct cfg {
         char aws_prefix[128];              /* "aws/" */
         char plain_prefix[128];            /* "plain/" */
         char pubsub_prefix[128];           /* "pubsub/" */
+        int protocol_version;              /* 5 (MQTT 5) or 4 (MQTT 3.1.1) */
     } upstream;
 
     struct {

@@ -272,6 +272,7 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
         .max_packet = cfg->limits.max_packet_size + 1024,
         .max_inflight = (size_t)cfg->limits.max_inflight,
         .connect_timeout_ms = cfg->limits.connect_timeout * 1000,
+        .protocol_version = (uint8_t)cfg->upstream.protocol_version,
     };
     if (service_link_open(upstream_vh, &sp, &G.service) < 0) {
         log_err("cannot start the service link");
@@ -291,6 +292,7 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
     snprintf(sc.client_id_prefix, sizeof(sc.client_id_prefix), "%s", cfg->upstream.client_id_prefix);
     snprintf(sc.google_prefix, sizeof(sc.google_prefix), "%s", cfg->upstream.google_prefix);
     snprintf(sc.aws_prefix, sizeof(sc.aws_prefix), "%s", cfg->upstream.aws_prefix);
+    sc.upstream_protocol_version = (uint8_t)cfg->upstream.protocol_version;
     snprintf(sc.aws_region, sizeof(sc.aws_region), "%s", cfg->aws.region);
     snprintf(sc.aws_account, sizeof(sc.aws_account), "%s", cfg->aws.account_id);
     snprintf(sc.pubsub_prefix, sizeof(sc.pubsub_prefix), "%s", cfg->upstream.pubsub_prefix);

@@ -21,6 +21,7 @@
 #include <libwebsockets.h>
 
 #include "bridges/http/devhttp_req.h"
+#include "bridges/mqtt/codec5.h"
 #include "bridges/upstream/service.h"
 #include "common/buf.h"
 #include "common/log.h"
@@ -81,6 +82,7 @@ struct dh_conn {
      * a gateway delegates to (gatewayInfo.delegatedDeviceId). Its topics,
      * state history, config and timestamps are used. */
     int64_t subject_rowid;
+    uint64_t subject_num_id;            /* for the deviceNumId attribute */
     char subject_id[DB_ID_MAX];
     int64_t local_version;
     struct devhttp_gateway_info query_gateway;  /* getConfig's gatewayInfo.* */
@@ -424,6 +426,7 @@ static int act_for_device(struct dh_conn *c, const char *device_id)
     if (rc < 0)
         return refuse_store_error(c, "looking up the delegated device");
     int64_t rowid = d.rowid;
+    uint64_t num_id = d.num_id;
     bool blocked = d.blocked;
     char subject[DB_ID_MAX];
     memcpy(subject, d.id, sizeof(subject));     /* the string id, even for a numId */
@@ -442,6 +445,7 @@ static int act_for_device(struct dh_conn *c, const char *device_id)
                               "The device '%s' is not bound to the gateway '%s'.", device_id,
                               gw_id);
     c->subject_rowid = rowid;
+    c->subject_num_id = num_id;
     memcpy(c->subject_id, subject, sizeof(c->subject_id));
     /* Best effort, as on MQTT attach. */
     reg_gateway_mark_accessed(dh.db, rowid, gw_id, time_now_unix_us());
@@ -611,6 +615,25 @@ static void on_event_done(void *req, int err)
     reply_ok_empty(c);
 }
 
+/* Google's Pub/Sub attributes of the subject's message (see
+ * bridges/mqtt/session.c): slices borrow from c, subfolder and num. */
+static size_t google_attributes(const struct dh_conn *c, const char *subfolder,
+                                struct mqtt5_user_prop *a, char *num)
+{
+    const char *k[] = { "deviceId", "deviceNumId", "deviceRegistryLocation", "deviceRegistryId",
+                        "projectId", "subFolder" };
+    const char *v[] = { c->subject_id, num, c->auth.registry.location, c->auth.registry.id,
+                        c->auth.registry.project, subfolder };
+    size_t n = subfolder && *subfolder ? 6 : 5;
+
+    snprintf(num, 24, "%llu", (unsigned long long)c->subject_num_id);
+    for (size_t i = 0; i < n; i++) {
+        a[i].name = (struct mqtt_slice){ (const uint8_t *)k[i], strlen(k[i]) };
+        a[i].value = (struct mqtt_slice){ (const uint8_t *)v[i], strlen(v[i]) };
+    }
+    return n;
+}
+
 static void serve_event(struct dh_conn *c, const char *body, size_t len)
 {
     struct devhttp_ident id;
@@ -637,8 +660,13 @@ static void serve_event(struct dh_conn *c, const char *body, size_t len)
         reply_error(c, &e);
         return;
     }
-    /* The link copies the message into its output queue. */
-    rc = dh.service ? service_publish(dh.service, topic, ev.data, ev.len, 1, on_event_done, c)
+    /* The link copies the message into its output queue; the attributes
+     * are Google's, as on MQTT. */
+    struct mqtt5_user_prop attrs[6];
+    char num[24];
+    size_t n_attrs = google_attributes(c, ev.subfolder, attrs, num);
+    rc = dh.service ? service_publish_props(dh.service, topic, ev.data, ev.len, 1, attrs, n_attrs,
+                                            on_event_done, c)
                     : -ENOTCONN;
     devhttp_event_clear(&ev);
     if (rc < 0) {
@@ -852,6 +880,7 @@ static int authenticate(struct lws *wsi, struct dh_conn *c, bool close_on_refusa
         return -EACCES;
     }
     c->subject_rowid = c->auth.device.rowid;
+    c->subject_num_id = c->auth.device.num_id;
     memcpy(c->subject_id, c->auth.device.id, sizeof(c->subject_id));
     if (rc.n_event_routes || rc.has_state_route) {
         c->routes = malloc(sizeof(*c->routes));

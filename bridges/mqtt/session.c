@@ -16,6 +16,7 @@
 
 #include "bridges/mqtt/aws.h"
 #include "bridges/mqtt/codec.h"
+#include "bridges/mqtt/codec5.h"
 #include "bridges/mqtt/google.h"
 #include "bridges/upstream/upstream.h"
 #include "common/log.h"
@@ -811,6 +812,10 @@ int sess_open_upstream(struct sess *s, const char *up_cid, bool clean_session,
         .max_packet = cfg->max_packet + 1024,
         .max_inflight = cfg->max_inflight,
         .connect_timeout_ms = cfg->connect_timeout * 1000,
+        .protocol_version = cfg->upstream_protocol_version,
+        /* AWS keeps a persistent session for an hour after the device
+         * goes [aws-iot-core.md 3.3]. */
+        .session_expiry = 3600,
     };
     int e = upstream_open(s->hub->upstream_vh, &up, &up_callbacks, s, &s->up);
     if (e < 0) {
@@ -1074,14 +1079,16 @@ const char *sess_rate_over(struct sess *s, size_t payload_len, int max_messages,
 /* The upstream half of a PUBLISH both personalities share: QoS 1 window,
  * the broker publish, the in-flight slot. Returns as handle_publish. */
 static int forward_publish(struct sess *s, const struct mqtt_publish *p, const char *topic,
-                           size_t tl, bool retain)
+                           size_t tl, bool retain, const struct mqtt5_user_prop *props,
+                           size_t n_props)
 {
     if (!s->up) {
         sess_close(s, "upstream session lost");
         return -ENOTCONN;
     }
     uint16_t upid = 0;
-    int r = upstream_publish(s->up, topic, tl, p->payload.p, p->payload.len, p->qos, retain, &upid);
+    int r = upstream_publish_props(s->up, topic, tl, p->payload.p, p->payload.len, p->qos, retain,
+                                   props, n_props, &upid);
     if (r == -EAGAIN)
         return 1;
     if (r < 0) {
@@ -1119,7 +1126,38 @@ static int publish_aws(struct sess *s, const struct mqtt_publish *p)
         return -EBUSY;
     }
     /* AWS keeps retained messages (iot:RetainPublish checked above). */
-    return forward_publish(s, p, topic, (size_t)tl, p->retain);
+    return forward_publish(s, p, topic, (size_t)tl, p->retain, NULL, 0);
+}
+
+/* Google's Pub/Sub attributes for a device's event or state message
+ * [google-iot-core.md 1.7]: deviceId, deviceNumId, deviceRegistryLocation,
+ * deviceRegistryId, projectId, and subFolder when the event had one.
+ * Slices borrow from s, target, p and num (room for a decimal u64). */
+#define GOOGLE_ATTRS_MAX 6
+static size_t google_attributes(const struct sess *s, const struct google_ident *target,
+                                int64_t target_rowid, const struct mqtt_publish *p,
+                                enum google_pub_kind kind, struct mqtt5_user_prop *a, char *num)
+{
+    uint64_t num_id = s->auth.device.num_id;
+    size_t n = 0;
+
+    for (size_t i = 0; target_rowid != s->auth.device.rowid && i < s->n_attached; i++)
+        if (s->attached[i].rowid == target_rowid)
+            num_id = s->attached[i].num_id;
+    snprintf(num, 24, "%llu", (unsigned long long)num_id);
+#define ATTR(k, v, l) (a[n].name = (struct mqtt_slice){ (const uint8_t *)(k), strlen(k) }, \
+                       a[n].value = (struct mqtt_slice){ (const uint8_t *)(v), (l) }, n++)
+    ATTR("deviceId", target->device, strlen(target->device));
+    ATTR("deviceNumId", num, strlen(num));
+    ATTR("deviceRegistryLocation", target->location, strlen(target->location));
+    ATTR("deviceRegistryId", target->registry, strlen(target->registry));
+    ATTR("projectId", target->project, strlen(target->project));
+    /* "/devices/D/events/SUB..." */
+    size_t head = strlen("/devices/") + strlen(target->device) + strlen("/events/");
+    if (kind == GOOGLE_PUB_EVENTS && p->topic.len > head)
+        ATTR("subFolder", p->topic.p + head, p->topic.len - head);
+#undef ATTR
+    return n;
 }
 
 /* Returns 1 if the packet must wait (in-flight window full), 0 if handled,
@@ -1198,8 +1236,13 @@ static int handle_publish(struct sess *s, const struct mqtt_publish *p)
         }
         s->last_state_ms = now;
     }
-    /* RETAIN is ignored: Google had no retained messages. */
-    int r = forward_publish(s, p, topic, (size_t)tl, false);
+    /* The attributes Google put on every Pub/Sub message it forwarded,
+     * as MQTT 5 user properties (an MQTT 3.1.1 upstream cannot carry
+     * them). RETAIN is ignored: Google had no retained messages. */
+    struct mqtt5_user_prop attrs[GOOGLE_ATTRS_MAX];
+    char num[24];
+    size_t n_attrs = google_attributes(s, &target, target_rowid, p, kind, attrs, num);
+    int r = forward_publish(s, p, topic, (size_t)tl, false, attrs, n_attrs);
     if (r != 0)
         return r;
     int64_t now_us = time_now_unix_us();

@@ -31,6 +31,7 @@ struct sess_config {
     char upstream_username[256];
     char upstream_password[256];
     char client_id_prefix[128];
+    uint8_t upstream_protocol_version;  /* 5 or 4 (3.1.1) */
     char google_prefix[128];
     char aws_prefix[128];           /* AWS device topics go under it */
     char aws_region[64];            /* for policy ARNs */

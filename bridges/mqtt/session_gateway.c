@@ -169,7 +169,11 @@ static int attach(struct sess *s, const struct mqtt_publish *p, const char *devi
         s->cap_attached = ncap;
     }
     struct attached *a = &s->attached[s->n_attached++];
+    struct db_device d;
+    memset(&d, 0, sizeof(d));
     a->rowid = rowid;
+    a->num_id = db_device_get_by_rowid(s->hub->db, rowid, &d) == 0 ? d.num_id : 0;
+    db_device_clear(&d);
     snprintf(a->id, sizeof(a->id), "%s", device_id);
     reg_gateway_mark_accessed(s->hub->db, rowid, s->auth.device.id, time_now_unix_us());
     log_info("device attached peer=%s gateway=\"%s\" device=\"%s\"", s->peer, s->auth.device.id,

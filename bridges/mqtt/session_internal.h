@@ -75,6 +75,7 @@ struct sub_entry {
 /* A device a gateway attached (Google: up to 1,000 at a time). */
 struct attached {
     int64_t rowid;
+    uint64_t num_id;                 /* for the deviceNumId attribute */
     char id[DB_ID_MAX];
 };
 

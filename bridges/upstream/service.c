@@ -196,6 +196,13 @@ bool service_link_up(const struct service_link *s)
 int service_publish(struct service_link *s, const char *topic, const void *payload, size_t len,
                     uint8_t qos, service_done_fn done, void *req)
 {
+    return service_publish_props(s, topic, payload, len, qos, NULL, 0, done, req);
+}
+
+int service_publish_props(struct service_link *s, const char *topic, const void *payload,
+                          size_t len, uint8_t qos, const struct mqtt5_user_prop *props,
+                          size_t n_props, service_done_fn done, void *req)
+{
     struct pending *q = NULL;
     if (!s->connected || !s->up)
         return -ENOTCONN;
@@ -205,7 +212,8 @@ int service_publish(struct service_link *s, const char *topic, const void *paylo
     if (!q)
         return -EAGAIN;
     uint16_t pid = 0;
-    int r = upstream_publish(s->up, topic, strlen(topic), payload, len, qos, false, &pid);
+    int r = upstream_publish_props(s->up, topic, strlen(topic), payload, len, qos, false, props,
+                                   n_props, &pid);
     if (r < 0)
         return r;
     q->used = true;

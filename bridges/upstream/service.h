@@ -29,6 +29,11 @@ bool service_link_up(const struct service_link *s);
 /* Publishes; done(req, err) is called exactly once, never from inside this
  * call, unless service_cancel(req) came first. Returns 0, or -ENOTCONN /
  * -EAGAIN / -EMSGSIZE at once (done is not called then). */
+struct mqtt5_user_prop;
+/* service_publish with MQTT 5 user properties (see upstream_publish_props). */
+int service_publish_props(struct service_link *s, const char *topic, const void *payload,
+                          size_t len, uint8_t qos, const struct mqtt5_user_prop *props,
+                          size_t n_props, service_done_fn done, void *req);
 int service_publish(struct service_link *s, const char *topic, const void *payload, size_t len,
                     uint8_t qos, service_done_fn done, void *req);
 /* Forgets every pending completion for req (its HTTP request went away). */

@@ -1,4 +1,4 @@
-/* Upstream link: owns one MQTT 3.1.1 client session to the broker per
+/* Upstream link: owns one MQTT client session (3.1.1, or 5 when asked) to the broker per
  * struct upstream, over an lws raw client connection (Debian's lws 4.1 has
  * no MQTT client role, and libmosquitto would pick its own packet ids and ack
  * by itself, which the DESIGN.md invariants forbid). Bytes in are framed and
@@ -24,6 +24,7 @@
 
 #include <libwebsockets.h>
 
+#include "bridges/mqtt/codec5.h"
 #include "common/buf.h"
 #include "common/cursor.h"
 #include "common/log.h"
@@ -96,6 +97,8 @@ struct upstream {
     size_t max_inflight;
     size_t pub_inflight, sub_inflight;
     uint16_t next_pid;
+
+    bool v5;                            /* MQTT 5 (else 3.1.1) */
 
     char tag[96];                       /* escaped client id for log lines */
 };
@@ -497,6 +500,66 @@ static int dispatch(struct upstream *u, const struct mqtt_packet *pkt)
     }
 }
 
+/* An MQTT 5 packet from the broker, brought to the 3.1.1 shape dispatch
+ * knows. Returns 0 (pkt filled), 1 when nothing is left to dispatch, or
+ * the error that ends the link. What 3.1.1 cannot say is handled here:
+ * the broker's DISCONNECT (with its reason), CONNACK properties that bind
+ * us (Receive Maximum, Server Keep Alive), and reason codes. */
+static int decode_v5(struct upstream *u, const uint8_t *p, size_t n, struct mqtt_packet *pkt)
+{
+    struct mqtt5_packet m;
+    char why[160];
+    int r = mqtt5_decode_client(p, n, &m);
+
+    if (r < 0)
+        return r;
+    *pkt = m.base;
+    switch ((int)m.base.type) {
+    case MQTT_DISCONNECT:
+        log_warn("upstream \"%s\": broker disconnected (reason 0x%02x%s%s)", u->tag, m.reason,
+                 m.props.reason_string.len ? ": " : "",
+                 m.props.reason_string.len
+                     ? log_escape(why, sizeof(why), m.props.reason_string.p, m.props.reason_string.len)
+                     : "");
+        return -ECONNRESET;
+    case MQTT5_AUTH:
+        return -EPROTO;     /* we never start enhanced authentication */
+    case MQTT_CONNACK:
+        if (m.connack_311 || m.reason != 0) {
+            /* A refusal (or a 3.1.1-only broker): the owner sees a
+             * non-zero code, the link ends. */
+            pkt->u.connack.return_code = m.reason ? m.reason : MQTT_CONNACK_BAD_PROTOCOL;
+            return 0;
+        }
+        /* [MQTT-3.3.4-7]: never more unacked QoS 1 publishes than the
+         * broker's Receive Maximum. */
+        if (mqtt5_has(&m.props, MQTT5_PROP_RECEIVE_MAXIMUM) &&
+            m.props.receive_maximum < u->max_inflight)
+            u->max_inflight = m.props.receive_maximum;
+        /* [MQTT-3.2.2-21]: the Server Keep Alive replaces ours. */
+        if (mqtt5_has(&m.props, MQTT5_PROP_SERVER_KEEP_ALIVE))
+            u->ka_ms = (int64_t)m.props.server_keep_alive * 1000;
+        return 0;
+    case MQTT_PUBACK:
+        if (m.reason >= 0x80) {
+            /* The broker took the message but will not deliver it (ACL,
+             * quota). 3.1.1 brokers ack such messages silently; a 3.1.1
+             * device cannot be told either, so the ack goes on, logged. */
+            log_warn("upstream \"%s\": broker refused publish id %u (reason 0x%02x)", u->tag,
+                     m.base.u.ack.packet_id, m.reason);
+        }
+        return 0;
+    case MQTT_SUBACK:
+        /* MQTT 5 failure codes (0x87, 0x8F...) are 0x80 to a 3.1.1 device. */
+        for (size_t i = 0; i < pkt->u.suback.count; i++)
+            if (pkt->u.suback.codes[i] >= 0x80)
+                pkt->u.suback.codes[i] = MQTT_SUBACK_FAILURE;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
 /* Frames and dispatches every complete packet in p[0, len). Returns bytes
  * consumed (>= 0) or the error that ends the link. Stops early when the
  * owner closed the link from a callback. */
@@ -506,12 +569,21 @@ static long process(struct upstream *u, const uint8_t *p, size_t len)
 
     while (off < len && !gone(u)) {
         struct mqtt_packet pkt;
-        int n = mqtt_frame(p + off, len - off, u->max_packet);
+        int r, n = u->v5 ? mqtt5_frame(p + off, len - off, u->max_packet)
+                         : mqtt_frame(p + off, len - off, u->max_packet);
         if (n == 0)
             break;
         if (n < 0)
             return n;
-        int r = mqtt_decode(p + off, (size_t)n, MQTT_ROLE_CLIENT, &pkt);
+        if (u->v5) {
+            r = decode_v5(u, p + off, (size_t)n, &pkt);
+            if (r == 1) {       /* consumed (nothing for dispatch) */
+                off += (size_t)n;
+                continue;
+            }
+        } else {
+            r = mqtt_decode(p + off, (size_t)n, MQTT_ROLE_CLIENT, &pkt);
+        }
         if (r < 0)
             return r;
         r = dispatch(u, &pkt);
@@ -758,12 +830,25 @@ static int encode_connect(struct upstream *u, const struct upstream_params *p)
             c.password = slice_of(p->password);
         }
     }
-    n = mqtt_encoded_len_connect(&c);
+    struct mqtt5_connect c5 = { .base = c };
+    if (u->v5) {
+        c5.base.protocol_level = MQTT_PROTOCOL_LEVEL_5;
+        c5.session_expiry = p->clean_session ? 0 : p->session_expiry;
+        /* Tell the broker our packet limit, so it drops what we could not
+         * take instead of ending the link with it. */
+        c5.maximum_packet_size = (uint32_t)u->max_packet;
+        n = mqtt5_encoded_len_connect(&c5);
+    } else {
+        n = mqtt_encoded_len_connect(&c);
+    }
     r = out_reserve(u, n, u->out.max, &dst);
     if (r < 0)
         return r == -EAGAIN ? -EINVAL : r;
     wcur_init(&w, dst, n);
-    mqtt_encode_connect(&w, &c);
+    if (u->v5)
+        mqtt5_encode_connect(&w, &c5);
+    else
+        mqtt_encode_connect(&w, &c);
     if (w.err)
         return -EINVAL;     /* a string over 65535 bytes */
     buf_commit(&u->out, w.off);
@@ -819,6 +904,11 @@ int upstream_open(struct lws_vhost *vh, const struct upstream_params *p,
     u->max_output = max_output;
     u->next_pid = 1;
     u->ka_ms = (int64_t)p->keepalive * 1000;
+    u->v5 = p->protocol_version == MQTT_PROTOCOL_LEVEL_5;
+    if (p->protocol_version != 0 && p->protocol_version != MQTT_PROTOCOL_LEVEL_311 && !u->v5) {
+        destroy(u);
+        return -EINVAL;
+    }
     /* A complete packet plus at most 4 length bytes and the type byte. */
     buf_init(&u->in, max_packet + 5);
     buf_init(&u->out, max_output + UPSTREAM_CONTROL_SLACK);
@@ -868,6 +958,18 @@ int upstream_open(struct lws_vhost *vh, const struct upstream_params *p,
 int upstream_publish(struct upstream *u, const char *topic, size_t topic_len, const void *payload,
                      size_t len, uint8_t qos, bool retain, uint16_t *ret_pid)
 {
+    return upstream_publish_props(u, topic, topic_len, payload, len, qos, retain, NULL, 0, ret_pid);
+}
+
+bool upstream_is_v5(const struct upstream *u)
+{
+    return u && u->v5;
+}
+
+int upstream_publish_props(struct upstream *u, const char *topic, size_t topic_len,
+                           const void *payload, size_t len, uint8_t qos, bool retain,
+                           const struct mqtt5_user_prop *props, size_t n_props, uint16_t *ret_pid)
+{
     struct mqtt_publish pub;
     struct wcur w;
     uint8_t *dst;
@@ -893,15 +995,20 @@ int upstream_publish(struct upstream *u, const char *topic, size_t topic_len, co
     pub.packet_id = qos ? 1 : 0;    /* the size does not depend on the id */
     pub.payload.p = payload;
     pub.payload.len = len;
-    n = mqtt_encoded_len_publish(&pub);
+    struct mqtt5_publish p5 = { .base = pub, .user_props = props, .user_prop_count = n_props };
+    n = u->v5 ? mqtt5_encoded_len_publish(&p5) : mqtt_encoded_len_publish(&pub);
     r = out_reserve(u, n, u->max_output, &dst);
     if (r < 0)
         return r;
     if (qos == 1)
         pid = pid_alloc(u);
     pub.packet_id = pid;
+    p5.base.packet_id = pid;
     wcur_init(&w, dst, n);
-    mqtt_encode_publish(&w, &pub);
+    if (u->v5)
+        mqtt5_encode_publish(&w, &p5);
+    else
+        mqtt_encode_publish(&w, &pub);
     r = out_commit(u, &w);
     if (r < 0)
         return r;
@@ -937,13 +1044,24 @@ static int queue_sub(struct upstream *u, enum mqtt_type type, const struct mqtt_
     }
     s.count = n;
     s.packet_id = 1;                /* the size does not depend on the id */
-    len = type == MQTT_SUBSCRIBE ? mqtt_encoded_len_subscribe(&s) : mqtt_encoded_len_unsubscribe(&s);
+    if (u->v5)
+        len = type == MQTT_SUBSCRIBE ? mqtt5_encoded_len_subscribe(&s)
+                                     : mqtt5_encoded_len_unsubscribe(&s);
+    else
+        len = type == MQTT_SUBSCRIBE ? mqtt_encoded_len_subscribe(&s)
+                                     : mqtt_encoded_len_unsubscribe(&s);
     r = out_reserve(u, len, u->max_output, &dst);
     if (r < 0)
         return r;
     s.packet_id = pid_alloc(u);
     wcur_init(&w, dst, len);
-    if (type == MQTT_SUBSCRIBE)
+    /* MQTT 5: Retain As Published off, so RETAIN reaches a subscriber as
+     * 3.1.1 sets it (only on messages sent because of the subscription). */
+    if (u->v5 && type == MQTT_SUBSCRIBE)
+        mqtt5_encode_subscribe(&w, &s, false);
+    else if (u->v5)
+        mqtt5_encode_unsubscribe(&w, &s);
+    else if (type == MQTT_SUBSCRIBE)
         mqtt_encode_subscribe(&w, &s);
     else
         mqtt_encode_unsubscribe(&w, &s);

@@ -73,7 +73,14 @@ struct upstream_params {
     int connect_timeout_ms;         /* TCP + CONNACK deadline; 0 = default */
     size_t max_output;              /* bytes of PUBLISH/SUBSCRIBE queued towards the broker
                                      * before upstream_publish says -EAGAIN; 0 = default */
+    /* 5: MQTT 5 (publishes may carry user properties); 0 or 4: MQTT 3.1.1. */
+    uint8_t protocol_version;
+    /* MQTT 5 with clean_session false: seconds the broker keeps the session
+     * after the link ends (3.1.1 leaves that to the broker's config). */
+    uint32_t session_expiry;
 };
+
+struct mqtt5_user_prop;
 
 /* The lws protocol entry the daemon puts first in the (non-listening) vhost
  * that upstream connections are made on. */
@@ -103,6 +110,14 @@ int upstream_open(struct lws_vhost *vh, const struct upstream_params *p,
  * close, -EMSGSIZE if too large, -EINVAL for qos > 1 or an invalid topic. */
 int upstream_publish(struct upstream *u, const char *topic, size_t topic_len, const void *payload,
                      size_t len, uint8_t qos, bool retain, uint16_t *ret_pid);
+/* The same with MQTT 5 user properties (borrowed for the call; names and
+ * values UTF-8 without NUL, else -EINVAL). On an MQTT 3.1.1 link they are
+ * left out: 3.1.1 has no way to carry them. */
+int upstream_publish_props(struct upstream *u, const char *topic, size_t topic_len,
+                           const void *payload, size_t len, uint8_t qos, bool retain,
+                           const struct mqtt5_user_prop *props, size_t n_props, uint16_t *ret_pid);
+/* Whether the link speaks MQTT 5. */
+bool upstream_is_v5(const struct upstream *u);
 /* Queues a SUBSCRIBE (1..MQTT_MAX_FILTERS filters; a requested QoS above 1
  * is asked as 1). on_suback reports the broker's codes in filter order.
  * -EAGAIN when UPSTREAM_MAX_PENDING_SUBS are unanswered. */

@@ -398,3 +398,81 @@ def test_js_device_sdk(env):
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def test_common_name_variable_is_literal(env, tmp_path):
+    """${iot:Certificate.Subject.CommonName} holding '*' and '?' grants only
+    itself: the certificate is issued from a CSR with that CN."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    d, iot, base = env
+    key = helpers.ec_key()
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lamp*?")]))
+           .sign(key, hashes.SHA256()))
+    from cryptography.hazmat.primitives import serialization
+    r = iot.create_certificate_from_csr(
+        certificateSigningRequest=csr.public_bytes(serialization.Encoding.PEM).decode(), setAsActive=True)
+    name = helpers.unique_id("p")
+    iot.create_policy(policyName=name, policyDocument=policy(
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"},
+        {"Effect": "Allow", "Action": "iot:Publish",
+         "Resource": ARN + "topic/cn/${iot:Certificate.Subject.CommonName}"}))
+    iot.attach_policy(policyName=name, target=r["certificateArn"])
+    cp, kp = tmp_path / "cn.pem", tmp_path / "cn.key"
+    cp.write_text(r["certificatePem"])
+    kp.write_bytes(helpers.private_pem(key))
+
+    class Cert:
+        cert_path, key_path = str(cp), str(kp)
+    with backend(d, "aws/cn/#") as be:
+        with device(d, Cert) as dev:
+            assert dev.publish_acked("cn/lamp*?", b"literal", qos=1)
+            be.wait_message("aws/cn/lamp*?")
+            dev.publish("cn/lamp12", b"wildcard", qos=1)    # what '*?' would match as a pattern
+            assert dev.wait_closed()
+        assert not any(m[0] == "aws/cn/lamp12" for m in be.messages)
+
+
+def test_retained_message_through_the_broker(env):
+    d, iot, base = env
+    cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
+    topic = "ret/" + helpers.unique_id("t")
+    with device(d, cert) as pub:
+        assert pub.publish_acked(topic, b"last-known", qos=1, retain=True)
+    with device(d, cert) as sub:
+        assert sub.subscribe_wait(topic, qos=1) == [1]
+        wait_delivery(sub, lambda t, p, q: t == topic and p == b"last-known", "retained message")
+
+
+def test_retain_needs_retain_publish(env):
+    d, iot, base = env
+    doc = policy({"Effect": "Allow", "Action": ["iot:Connect", "iot:Publish"], "Resource": "*"})
+    cert = awshelp.new_cert(iot, base, policy_doc=doc)
+    with device(d, cert) as dev:
+        assert dev.publish_acked("plain/x", b"ok", qos=1)
+        dev.publish("plain/x", b"kept", qos=1, retain=True)
+        assert dev.wait_closed(), "RETAIN without iot:RetainPublish must disconnect"
+
+
+# Keepalive 0 -> 1200 is covered by tests/unit/test_aws_topics.c: paho 1.6
+# uses the keepalive as its socket timeout, so it cannot connect with 0.
+@pytest.mark.parametrize("asked,applied", [(5, 30), (3000, 1200), (45, 45)])
+def test_keepalive_clamped(env, asked, applied):
+    d, iot, base = env
+    cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
+    cid = helpers.unique_id("ka")
+    mark = d.log_mark()
+    with device(d, cert, client_id=cid, keepalive=asked):
+        d.wait_log(r'client_id="%s" keepalive=%d\b' % (cid, applied), since=mark)
+
+
+def test_payload_limit_128k(env):
+    d, iot, base = env
+    cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
+    with device(d, cert) as dev:
+        assert dev.publish_acked("big/ok", b"x" * (128 * 1024), qos=1)
+        dev.publish("big/over", b"x" * (128 * 1024 + 1), qos=1)
+        assert dev.wait_closed()

@@ -5,14 +5,10 @@
  * truncated packet), writing through wcur after one up-front size check, so
  * an encoder either writes a whole packet or nothing. */
 #include "bridges/mqtt/codec.h"
+#include "bridges/mqtt/codec_wire.h"
 
 #include <errno.h>
 #include <string.h>
-
-/* Largest remaining length each number of length bytes can carry. */
-#define REMLEN_1 127u
-#define REMLEN_2 16383u
-#define REMLEN_3 2097151u
 
 #define STR_MAX 65535u      /* a two-byte length prefix [MQTT-1.5.3] */
 
@@ -296,51 +292,6 @@ int mqtt_frame(const uint8_t *buf, size_t len, size_t max_packet)
 
 /* ---- decoding ---- */
 
-/* A string or binary field: two-byte length then the bytes (1.5.3). */
-static int get_slice(struct rcur *r, struct mqtt_slice *ret)
-{
-    uint16_t n;
-    const uint8_t *p;
-
-    if (rcur_u16be(r, &n) < 0 || rcur_bytes(r, n, &p) < 0)
-        return MQTT_E_TRUNCATED;
-    ret->p = p;
-    ret->len = n;
-    return 0;
-}
-
-static int get_u8(struct rcur *r, uint8_t *ret)
-{
-    return rcur_u8(r, ret) < 0 ? MQTT_E_TRUNCATED : 0;
-}
-
-static int get_u16(struct rcur *r, uint16_t *ret)
-{
-    return rcur_u16be(r, ret) < 0 ? MQTT_E_TRUNCATED : 0;
-}
-
-/* A packet identifier is never 0 [MQTT-2.3.1-1]. */
-static int get_packet_id(struct rcur *r, uint16_t *ret)
-{
-    int e = get_u16(r, ret);
-    if (e < 0)
-        return e;
-    return *ret == 0 ? MQTT_E_PACKET_ID_ZERO : 0;
-}
-
-static int get_utf8(struct rcur *r, struct mqtt_slice *ret)
-{
-    int e = get_slice(r, ret);
-    if (e < 0)
-        return e;
-    return mqtt_utf8_check(ret->p, ret->len);
-}
-
-static int end_of_body(const struct rcur *r)
-{
-    return rcur_left(r) ? MQTT_E_TRAILING : 0;
-}
-
 static bool slice_is(const struct mqtt_slice *s, const uint8_t *lit, size_t n)
 {
     return s->len == n && memcmp(s->p, lit, n) == 0;
@@ -352,7 +303,7 @@ static int decode_connect(struct rcur *r, struct mqtt_connect *c)
     uint8_t flags;
     int e;
 
-    if ((e = get_slice(r, &name)) < 0 || (e = get_u8(r, &c->protocol_level)) < 0)
+    if ((e = mqtt_wire_get_slice(r, &name)) < 0 || (e = mqtt_wire_get_u8(r, &c->protocol_level)) < 0)
         return e;
     /* MQTT 3.1 clients ("MQIsdp", level 3) must hear CONNACK 1, not be
      * dropped as strangers, so they learn to retry with 3.1.1. Level is
@@ -365,7 +316,7 @@ static int decode_connect(struct rcur *r, struct mqtt_connect *c)
     if (c->protocol_level != MQTT_PROTOCOL_LEVEL_311)
         return MQTT_E_PROTOCOL_LEVEL;
 
-    if ((e = get_u8(r, &flags)) < 0)
+    if ((e = mqtt_wire_get_u8(r, &flags)) < 0)
         return e;
     if (flags & CF_RESERVED)
         return MQTT_E_CONNECT_RESERVED; /* [MQTT-3.1.2-3] */
@@ -385,26 +336,26 @@ static int decode_connect(struct rcur *r, struct mqtt_connect *c)
      * report it and let the personality decide. */
     c->password_without_username = c->has_password && !c->has_username;
 
-    if ((e = get_u16(r, &c->keepalive)) < 0)
+    if ((e = mqtt_wire_get_u16(r, &c->keepalive)) < 0)
         return e;
     /* Payload order is fixed: client id, will topic, will message, user
      * name, password [MQTT-3.1.3-1]. */
-    if ((e = get_utf8(r, &c->client_id)) < 0)  /* [MQTT-3.1.3-4] */
+    if ((e = mqtt_wire_get_utf8(r, &c->client_id)) < 0)  /* [MQTT-3.1.3-4] */
         return e;
     if (c->will) {
-        if ((e = get_slice(r, &c->will_topic)) < 0)
+        if ((e = mqtt_wire_get_slice(r, &c->will_topic)) < 0)
             return e;
         /* The will topic is a topic name: no wildcards [MQTT-3.1.3-10, 4.7.1-1]. */
         if ((e = mqtt_topic_name_check(c->will_topic.p, c->will_topic.len)) < 0)
             return e;
-        if ((e = get_slice(r, &c->will_payload)) < 0)
+        if ((e = mqtt_wire_get_slice(r, &c->will_payload)) < 0)
             return e;
     }
-    if (c->has_username && (e = get_utf8(r, &c->username)) < 0)  /* [MQTT-3.1.3-11] */
+    if (c->has_username && (e = mqtt_wire_get_utf8(r, &c->username)) < 0)  /* [MQTT-3.1.3-11] */
         return e;
-    if (c->has_password && (e = get_slice(r, &c->password)) < 0)
+    if (c->has_password && (e = mqtt_wire_get_slice(r, &c->password)) < 0)
         return e;
-    if ((e = end_of_body(r)) < 0)
+    if ((e = mqtt_wire_end(r)) < 0)
         return e;
     /* Last, so that a packet with this and a real defect reports the defect:
      * this one is answered with CONNACK 2, the others by closing. Clean
@@ -419,7 +370,7 @@ static int decode_connack(struct rcur *r, struct mqtt_connack *c)
     uint8_t ack;
     int e;
 
-    if ((e = get_u8(r, &ack)) < 0 || (e = get_u8(r, &c->return_code)) < 0)
+    if ((e = mqtt_wire_get_u8(r, &ack)) < 0 || (e = mqtt_wire_get_u8(r, &c->return_code)) < 0)
         return e;
     if (ack & 0xFE)
         return MQTT_E_CONNACK_FLAGS;    /* [MQTT-3.2.2-1] */
@@ -428,7 +379,7 @@ static int decode_connack(struct rcur *r, struct mqtt_connack *c)
         return MQTT_E_CONNACK_FLAGS;    /* [MQTT-3.2.2-4] */
     /* Return codes 6..255 are reserved, not forbidden to receive: the
      * caller treats any non-zero code as a refusal. */
-    return end_of_body(r);
+    return mqtt_wire_end(r);
 }
 
 static int decode_publish(struct rcur *r, uint8_t flags, struct mqtt_publish *p)
@@ -444,12 +395,12 @@ static int decode_publish(struct rcur *r, uint8_t flags, struct mqtt_publish *p)
         return MQTT_E_QOS3;             /* [MQTT-3.3.1-4] */
     if (p->dup && p->qos == 0)
         return MQTT_E_DUP_QOS0;         /* [MQTT-3.3.1-2] */
-    if ((e = get_slice(r, &p->topic)) < 0)
+    if ((e = mqtt_wire_get_slice(r, &p->topic)) < 0)
         return e;
     if ((e = mqtt_topic_name_check(p->topic.p, p->topic.len)) < 0)
         return e;
     /* The packet identifier is present only for QoS 1 and 2 (3.3.2.2). */
-    if (p->qos > 0 && (e = get_packet_id(r, &p->packet_id)) < 0)
+    if (p->qos > 0 && (e = mqtt_wire_get_packet_id(r, &p->packet_id)) < 0)
         return e;
     n = rcur_left(r);
     (void)rcur_bytes(r, n, &payload);   /* cannot fail: n bytes are left */
@@ -460,17 +411,17 @@ static int decode_publish(struct rcur *r, uint8_t flags, struct mqtt_publish *p)
 
 static int decode_ack(struct rcur *r, struct mqtt_ack *a)
 {
-    int e = get_packet_id(r, &a->packet_id);
+    int e = mqtt_wire_get_packet_id(r, &a->packet_id);
     if (e < 0)
         return e;
-    return end_of_body(r);
+    return mqtt_wire_end(r);
 }
 
 static int decode_subscribe(struct rcur *r, bool with_qos, struct mqtt_subscribe *s)
 {
     int e;
 
-    if ((e = get_packet_id(r, &s->packet_id)) < 0)
+    if ((e = mqtt_wire_get_packet_id(r, &s->packet_id)) < 0)
         return e;
     /* At least one filter [MQTT-3.8.3-3, 3.10.3-2]. */
     if (rcur_left(r) == 0)
@@ -480,12 +431,12 @@ static int decode_subscribe(struct rcur *r, bool with_qos, struct mqtt_subscribe
 
         if (s->count == MQTT_MAX_FILTERS)
             return MQTT_E_TOO_MANY_FILTERS;
-        if ((e = get_slice(r, &f.filter)) < 0)
+        if ((e = mqtt_wire_get_slice(r, &f.filter)) < 0)
             return e;
         if ((e = mqtt_topic_filter_check(f.filter.p, f.filter.len)) < 0)
             return e;
         if (with_qos) {
-            if ((e = get_u8(r, &f.qos)) < 0)
+            if ((e = mqtt_wire_get_u8(r, &f.qos)) < 0)
                 return e;
             /* Upper six bits reserved, QoS 3 invalid [MQTT-3.8.3-4]. */
             if (f.qos > 2)
@@ -500,7 +451,7 @@ static int decode_suback(struct rcur *r, struct mqtt_suback *s)
 {
     int e;
 
-    if ((e = get_packet_id(r, &s->packet_id)) < 0)
+    if ((e = mqtt_wire_get_packet_id(r, &s->packet_id)) < 0)
         return e;
     /* One code per filter of our SUBSCRIBE, which had at least one. */
     if (rcur_left(r) == 0)
@@ -510,7 +461,7 @@ static int decode_suback(struct rcur *r, struct mqtt_suback *s)
 
         if (s->count == MQTT_MAX_FILTERS)
             return MQTT_E_TOO_MANY_FILTERS;
-        (void)get_u8(r, &code);         /* cannot fail: a byte is left */
+        (void)mqtt_wire_get_u8(r, &code);         /* cannot fail: a byte is left */
         if (code > 2 && code != MQTT_SUBACK_FAILURE)
             return MQTT_E_SUBACK_CODE;  /* [MQTT-3.9.3-2] */
         s->codes[s->count++] = code;
@@ -581,7 +532,7 @@ int mqtt_decode(const uint8_t *pkt, size_t len, enum mqtt_role role, struct mqtt
     case MQTT_PINGREQ:
     case MQTT_PINGRESP:
     case MQTT_DISCONNECT:
-        e = end_of_body(&r);            /* no variable header, no payload */
+        e = mqtt_wire_end(&r);            /* no variable header, no payload */
         break;
     default:
         e = MQTT_E_BAD_TYPE;            /* unreachable: type_valid() above */
@@ -594,51 +545,6 @@ int mqtt_decode(const uint8_t *pkt, size_t len, enum mqtt_role role, struct mqtt
 }
 
 /* ---- encoding ---- */
-
-static size_t remlen_size(size_t remlen)
-{
-    return remlen <= REMLEN_1 ? 1 : remlen <= REMLEN_2 ? 2 : remlen <= REMLEN_3 ? 3 : 4;
-}
-
-static size_t packet_size(size_t remlen)
-{
-    return 1 + remlen_size(remlen) + remlen;
-}
-
-static void fail(struct wcur *w, int err)
-{
-    if (!w->err)
-        w->err = err;
-}
-
-/* Checks the whole packet fits before anything is written, then writes the
- * fixed header. Returns false (error left in w) when nothing may be written. */
-static bool begin(struct wcur *w, uint8_t first, size_t remlen)
-{
-    if (w->err)
-        return false;
-    if (remlen > MQTT_MAX_REMAINING_LENGTH) {
-        fail(w, MQTT_E_BUFFER);
-        return false;
-    }
-    if (w->cap - w->off < packet_size(remlen)) {
-        fail(w, -EMSGSIZE);
-        return false;
-    }
-    wcur_u8(w, first);
-    do {
-        uint8_t b = remlen & 0x7f;
-        remlen >>= 7;
-        wcur_u8(w, remlen ? b | 0x80 : b);
-    } while (remlen);
-    return true;
-}
-
-static void put_slice(struct wcur *w, const struct mqtt_slice *s)
-{
-    wcur_u16be(w, (uint16_t)s->len);
-    wcur_bytes(w, s->p, s->len);
-}
 
 static size_t str_size(const struct mqtt_slice *s)
 {
@@ -667,7 +573,7 @@ static size_t connect_remlen(const struct mqtt_connect *c)
 
 size_t mqtt_encoded_len_connect(const struct mqtt_connect *c)
 {
-    return packet_size(connect_remlen(c));
+    return mqtt_wire_packet_size(connect_remlen(c));
 }
 
 void mqtt_encode_connect(struct wcur *w, const struct mqtt_connect *c)
@@ -680,7 +586,7 @@ void mqtt_encode_connect(struct wcur *w, const struct mqtt_connect *c)
                      c->will_payload.len > STR_MAX)) ||
         (c->has_username && c->username.len > STR_MAX) ||
         (c->has_password && c->password.len > STR_MAX)) {
-        fail(w, MQTT_E_BUFFER);
+        mqtt_wire_fail(w, MQTT_E_BUFFER);
         return;
     }
     if (c->clean_session)
@@ -695,7 +601,7 @@ void mqtt_encode_connect(struct wcur *w, const struct mqtt_connect *c)
     if (c->has_password)
         flags |= CF_PASSWORD;
 
-    if (!begin(w, MQTT_CONNECT << 4, connect_remlen(c)))
+    if (!mqtt_wire_begin(w, MQTT_CONNECT << 4, connect_remlen(c)))
         return;
     if (level == 3) {
         wcur_u16be(w, sizeof(name_mqisdp));
@@ -707,26 +613,26 @@ void mqtt_encode_connect(struct wcur *w, const struct mqtt_connect *c)
     wcur_u8(w, level);
     wcur_u8(w, flags);
     wcur_u16be(w, c->keepalive);
-    put_slice(w, &c->client_id);
+    mqtt_wire_put_slice(w, &c->client_id);
     if (c->will) {
-        put_slice(w, &c->will_topic);
-        put_slice(w, &c->will_payload);
+        mqtt_wire_put_slice(w, &c->will_topic);
+        mqtt_wire_put_slice(w, &c->will_payload);
     }
     if (c->has_username)
-        put_slice(w, &c->username);
+        mqtt_wire_put_slice(w, &c->username);
     if (c->has_password)
-        put_slice(w, &c->password);
+        mqtt_wire_put_slice(w, &c->password);
 }
 
 void mqtt_encode_connack(struct wcur *w, bool session_present, uint8_t return_code)
 {
-    if (!begin(w, MQTT_CONNACK << 4, 2))
+    if (!mqtt_wire_begin(w, MQTT_CONNACK << 4, 2))
         return;
     wcur_u8(w, session_present ? 1 : 0);
     wcur_u8(w, return_code);
 }
 
-/* Saturates instead of wrapping so an absurd payload length fails in begin(). */
+/* Saturates instead of wrapping so an absurd payload length fails in mqtt_wire_begin(). */
 static size_t publish_remlen(const struct mqtt_publish *p)
 {
     size_t fixed = str_size(&p->topic) + (p->qos ? 2 : 0);
@@ -738,7 +644,7 @@ static size_t publish_remlen(const struct mqtt_publish *p)
 
 size_t mqtt_encoded_len_publish(const struct mqtt_publish *p)
 {
-    return packet_size(publish_remlen(p));
+    return mqtt_wire_packet_size(publish_remlen(p));
 }
 
 void mqtt_encode_publish(struct wcur *w, const struct mqtt_publish *p)
@@ -746,7 +652,7 @@ void mqtt_encode_publish(struct wcur *w, const struct mqtt_publish *p)
     uint8_t first = MQTT_PUBLISH << 4;
 
     if (p->qos > 2 || p->topic.len > STR_MAX || (p->qos > 0 && p->packet_id == 0)) {
-        fail(w, MQTT_E_BUFFER);
+        mqtt_wire_fail(w, MQTT_E_BUFFER);
         return;
     }
     first |= (uint8_t)(p->qos << PF_QOS_SHIFT);
@@ -754,9 +660,9 @@ void mqtt_encode_publish(struct wcur *w, const struct mqtt_publish *p)
         first |= PF_DUP;
     if (p->retain)
         first |= PF_RETAIN;
-    if (!begin(w, first, publish_remlen(p)))
+    if (!mqtt_wire_begin(w, first, publish_remlen(p)))
         return;
-    put_slice(w, &p->topic);
+    mqtt_wire_put_slice(w, &p->topic);
     if (p->qos > 0)
         wcur_u16be(w, p->packet_id);
     wcur_bytes(w, p->payload.p, p->payload.len);
@@ -772,14 +678,14 @@ void mqtt_encode_ack(struct wcur *w, enum mqtt_type type, uint16_t packet_id)
     case MQTT_UNSUBACK:
         break;
     default:
-        fail(w, MQTT_E_BUFFER);
+        mqtt_wire_fail(w, MQTT_E_BUFFER);
         return;
     }
     if (packet_id == 0) {
-        fail(w, MQTT_E_BUFFER);
+        mqtt_wire_fail(w, MQTT_E_BUFFER);
         return;
     }
-    if (!begin(w, (uint8_t)(type << 4 | required_flags[type]), 2))
+    if (!mqtt_wire_begin(w, (uint8_t)(type << 4 | required_flags[type]), 2))
         return;
     wcur_u16be(w, packet_id);
 }
@@ -796,12 +702,12 @@ static size_t subscribe_remlen(const struct mqtt_subscribe *s, bool with_qos)
 
 size_t mqtt_encoded_len_subscribe(const struct mqtt_subscribe *s)
 {
-    return packet_size(subscribe_remlen(s, true));
+    return mqtt_wire_packet_size(subscribe_remlen(s, true));
 }
 
 size_t mqtt_encoded_len_unsubscribe(const struct mqtt_subscribe *s)
 {
-    return packet_size(subscribe_remlen(s, false));
+    return mqtt_wire_packet_size(subscribe_remlen(s, false));
 }
 
 static void encode_subscribe(struct wcur *w, enum mqtt_type type, const struct mqtt_subscribe *s)
@@ -809,20 +715,20 @@ static void encode_subscribe(struct wcur *w, enum mqtt_type type, const struct m
     bool with_qos = type == MQTT_SUBSCRIBE;
 
     if (s->packet_id == 0 || s->count == 0 || s->count > MQTT_MAX_FILTERS) {
-        fail(w, MQTT_E_BUFFER);
+        mqtt_wire_fail(w, MQTT_E_BUFFER);
         return;
     }
     for (size_t i = 0; i < s->count; i++) {
         if (s->filters[i].filter.len > STR_MAX || (with_qos && s->filters[i].qos > 2)) {
-            fail(w, MQTT_E_BUFFER);
+            mqtt_wire_fail(w, MQTT_E_BUFFER);
             return;
         }
     }
-    if (!begin(w, (uint8_t)(type << 4 | required_flags[type]), subscribe_remlen(s, with_qos)))
+    if (!mqtt_wire_begin(w, (uint8_t)(type << 4 | required_flags[type]), subscribe_remlen(s, with_qos)))
         return;
     wcur_u16be(w, s->packet_id);
     for (size_t i = 0; i < s->count; i++) {
-        put_slice(w, &s->filters[i].filter);
+        mqtt_wire_put_slice(w, &s->filters[i].filter);
         if (with_qos)
             wcur_u8(w, s->filters[i].qos);
     }
@@ -840,7 +746,7 @@ void mqtt_encode_unsubscribe(struct wcur *w, const struct mqtt_subscribe *s)
 
 size_t mqtt_encoded_len_suback(size_t count)
 {
-    return packet_size(2 + count);
+    return mqtt_wire_packet_size(2 + count);
 }
 
 void mqtt_encode_suback(struct wcur *w, uint16_t packet_id, const uint8_t *codes, size_t count)
@@ -848,16 +754,16 @@ void mqtt_encode_suback(struct wcur *w, uint16_t packet_id, const uint8_t *codes
     /* Mirrors what the decoder accepts: one code per filter of a SUBSCRIBE
      * we decoded, so 1..MQTT_MAX_FILTERS valid codes [MQTT-3.9.3-2]. */
     if (packet_id == 0 || count == 0 || count > MQTT_MAX_FILTERS) {
-        fail(w, MQTT_E_BUFFER);
+        mqtt_wire_fail(w, MQTT_E_BUFFER);
         return;
     }
     for (size_t i = 0; i < count; i++) {
         if (codes[i] > 2 && codes[i] != MQTT_SUBACK_FAILURE) {
-            fail(w, MQTT_E_BUFFER);
+            mqtt_wire_fail(w, MQTT_E_BUFFER);
             return;
         }
     }
-    if (!begin(w, MQTT_SUBACK << 4, 2 + count))
+    if (!mqtt_wire_begin(w, MQTT_SUBACK << 4, 2 + count))
         return;
     wcur_u16be(w, packet_id);
     wcur_bytes(w, codes, count);
@@ -866,10 +772,10 @@ void mqtt_encode_suback(struct wcur *w, uint16_t packet_id, const uint8_t *codes
 void mqtt_encode_empty(struct wcur *w, enum mqtt_type type)
 {
     if (type != MQTT_PINGREQ && type != MQTT_PINGRESP && type != MQTT_DISCONNECT) {
-        fail(w, MQTT_E_BUFFER);
+        mqtt_wire_fail(w, MQTT_E_BUFFER);
         return;
     }
-    (void)begin(w, (uint8_t)(type << 4), 0);
+    (void)mqtt_wire_begin(w, (uint8_t)(type << 4), 0);
 }
 
 size_t mqtt_encoded_len_packet(const struct mqtt_packet *p)

@@ -5,16 +5,12 @@
  * codec.c, whose validation helpers (mqtt_utf8_check, mqtt_topic_name_check)
  * and error codes it reuses; the fixed header is the 3.1.1 one. */
 #include "bridges/mqtt/codec5.h"
+#include "bridges/mqtt/codec_wire.h"
 
 #include <errno.h>
 #include <string.h>
 
 #define STR_MAX 65535u              /* a two-byte length prefix (1.5.4) */
-
-/* Largest value each number of variable-byte-integer bytes can carry. */
-#define VBI_1 127u
-#define VBI_2 16383u
-#define VBI_3 2097151u
 
 /* Bit per packet type (1..15) in the property table. */
 #define PT(t) (1u << (t))
@@ -177,16 +173,6 @@ int mqtt5_frame(const uint8_t *buf, size_t len, size_t max_packet)
 
 /* ---- decoding ---- */
 
-static int get_u8(struct rcur *r, uint8_t *ret)
-{
-    return rcur_u8(r, ret) < 0 ? MQTT_E_TRUNCATED : 0;
-}
-
-static int get_u16(struct rcur *r, uint16_t *ret)
-{
-    return rcur_u16be(r, ret) < 0 ? MQTT_E_TRUNCATED : 0;
-}
-
 static int get_u32(struct rcur *r, uint32_t *ret)
 {
     uint16_t hi, lo;
@@ -195,26 +181,6 @@ static int get_u32(struct rcur *r, uint32_t *ret)
         return MQTT_E_TRUNCATED;
     *ret = (uint32_t)hi << 16 | lo;
     return 0;
-}
-
-static int get_slice(struct rcur *r, struct mqtt_slice *ret)
-{
-    uint16_t n;
-    const uint8_t *p;
-
-    if (rcur_u16be(r, &n) < 0 || rcur_bytes(r, n, &p) < 0)
-        return MQTT_E_TRUNCATED;
-    ret->p = p;
-    ret->len = n;
-    return 0;
-}
-
-static int get_utf8(struct rcur *r, struct mqtt_slice *ret)
-{
-    int e = get_slice(r, ret);
-    if (e < 0)
-        return e;
-    return mqtt_utf8_check(ret->p, ret->len);
 }
 
 /* A Variable Byte Integer (1.5.5): at most four bytes, and the fewest that
@@ -237,19 +203,6 @@ static int get_vbi(struct rcur *r, uint32_t *ret)
         }
     }
     return MQTT_E_VBI;
-}
-
-static int get_packet_id(struct rcur *r, uint16_t *ret)
-{
-    int e = get_u16(r, ret);
-    if (e < 0)
-        return e;
-    return *ret == 0 ? MQTT_E_PACKET_ID_ZERO : 0;   /* [MQTT-2.2.1-3] */
-}
-
-static int end_of_body(const struct rcur *r)
-{
-    return rcur_left(r) ? MQTT_E_TRAILING : 0;
 }
 
 /* Byte properties that are flags: 0 or 1, else a Protocol Error. */
@@ -327,11 +280,11 @@ static int read_prop_value(struct rcur *b, uint8_t type, uint32_t *num, struct m
 
     switch (type) {
     case PROP_BYTE:
-        e = get_u8(b, &u8);
+        e = mqtt_wire_get_u8(b, &u8);
         *num = u8;
         break;
     case PROP_U16:
-        e = get_u16(b, &u16);
+        e = mqtt_wire_get_u16(b, &u16);
         *num = u16;
         break;
     case PROP_U32:
@@ -341,15 +294,15 @@ static int read_prop_value(struct rcur *b, uint8_t type, uint32_t *num, struct m
         e = get_vbi(b, num);
         break;
     case PROP_UTF8:
-        e = get_utf8(b, &s->value);
+        e = mqtt_wire_get_utf8(b, &s->value);
         break;
     case PROP_BINARY:
-        e = get_slice(b, &s->value);
+        e = mqtt_wire_get_slice(b, &s->value);
         break;
     case PROP_PAIR:
-        e = get_utf8(b, &s->name);
+        e = mqtt_wire_get_utf8(b, &s->name);
         if (e == 0)
-            e = get_utf8(b, &s->value);
+            e = mqtt_wire_get_utf8(b, &s->value);
         break;
     default:
         e = MQTT_E_PROPERTY;
@@ -382,7 +335,7 @@ static int get_props(struct rcur *r, unsigned type, struct mqtt5_props *p)
 
         /* Identifiers are variable byte integers, but every defined one is
          * below 0x80: a continuation bit means an unknown identifier. */
-        (void)get_u8(&b, &id);      /* cannot fail: a byte is left */
+        (void)mqtt_wire_get_u8(&b, &id);      /* cannot fail: a byte is left */
         spec = id < 64 ? &props_table[id] : NULL;
         if (!spec || spec->type == PROP_NONE || !(spec->in & PT(type)))
             return MQTT_E_PROPERTY;
@@ -407,7 +360,7 @@ static int decode_connack(struct rcur *r, struct mqtt5_packet *p)
     uint8_t ack;
     int e;
 
-    if ((e = get_u8(r, &ack)) < 0 || (e = get_u8(r, &p->reason)) < 0)
+    if ((e = mqtt_wire_get_u8(r, &ack)) < 0 || (e = mqtt_wire_get_u8(r, &p->reason)) < 0)
         return e;
     if (ack & 0xFE)
         return MQTT_E_CONNACK_FLAGS;    /* [MQTT-3.2.2-1] */
@@ -426,7 +379,7 @@ static int decode_connack(struct rcur *r, struct mqtt5_packet *p)
         return MQTT_E_REASON;           /* [MQTT-3.2.2-8] */
     if ((e = get_props(r, MQTT_CONNACK, &p->props)) < 0)
         return e;
-    return end_of_body(r);
+    return mqtt_wire_end(r);
 }
 
 static int decode_publish(struct rcur *r, uint8_t flags, struct mqtt5_packet *p)
@@ -443,9 +396,9 @@ static int decode_publish(struct rcur *r, uint8_t flags, struct mqtt5_packet *p)
         return MQTT_E_QOS3;             /* [MQTT-3.3.1-4] */
     if (m->dup && m->qos == 0)
         return MQTT_E_DUP_QOS0;         /* [MQTT-3.3.1-2] */
-    if ((e = get_slice(r, &m->topic)) < 0)
+    if ((e = mqtt_wire_get_slice(r, &m->topic)) < 0)
         return e;
-    if (m->qos > 0 && (e = get_packet_id(r, &m->packet_id)) < 0)
+    if (m->qos > 0 && (e = mqtt_wire_get_packet_id(r, &m->packet_id)) < 0)
         return e;
     /* Properties before the topic check, so that an aliased PUBLISH (empty
      * topic + Topic Alias) reports the alias, its real defect. */
@@ -468,18 +421,18 @@ static int decode_ack(struct rcur *r, uint8_t type, struct mqtt5_packet *p)
 {
     int e;
 
-    if ((e = get_packet_id(r, &p->base.u.ack.packet_id)) < 0)
+    if ((e = mqtt_wire_get_packet_id(r, &p->base.u.ack.packet_id)) < 0)
         return e;
     if (rcur_left(r) == 0)
         return 0;
-    (void)get_u8(r, &p->reason);        /* cannot fail: a byte is left */
+    (void)mqtt_wire_get_u8(r, &p->reason);        /* cannot fail: a byte is left */
     if (!ack_rc_ok(type, p->reason))
         return MQTT_E_REASON;           /* [MQTT-3.4.2-1, 3.5.2-1, 3.6.2-1, 3.7.2-1] */
     if (rcur_left(r) == 0)
         return 0;
     if ((e = get_props(r, type, &p->props)) < 0)
         return e;
-    return end_of_body(r);
+    return mqtt_wire_end(r);
 }
 
 /* SUBACK and UNSUBACK: packet id, properties, one reason code per filter. */
@@ -488,7 +441,7 @@ static int decode_suback(struct rcur *r, uint8_t type, struct mqtt5_packet *p)
     struct mqtt_suback *s = &p->base.u.suback;
     int e;
 
-    if ((e = get_packet_id(r, &s->packet_id)) < 0)
+    if ((e = mqtt_wire_get_packet_id(r, &s->packet_id)) < 0)
         return e;
     if ((e = get_props(r, type, &p->props)) < 0)
         return e;
@@ -500,7 +453,7 @@ static int decode_suback(struct rcur *r, uint8_t type, struct mqtt5_packet *p)
 
         if (s->count == MQTT_MAX_FILTERS)
             return MQTT_E_TOO_MANY_FILTERS;
-        (void)get_u8(r, &code);         /* cannot fail: a byte is left */
+        (void)mqtt_wire_get_u8(r, &code);         /* cannot fail: a byte is left */
         if (type == MQTT_SUBACK ? !RC_IN(code, rc_suback) : !RC_IN(code, rc_unsuback))
             return MQTT_E_REASON;       /* [MQTT-3.9.3-2], [MQTT-3.11.3-2] */
         s->codes[s->count++] = code;
@@ -519,7 +472,7 @@ static int decode_disconnect_auth(struct rcur *r, unsigned type, struct mqtt5_pa
 
     if (rcur_left(r) == 0)
         return 0;
-    (void)get_u8(r, &p->reason);        /* cannot fail: a byte is left */
+    (void)mqtt_wire_get_u8(r, &p->reason);        /* cannot fail: a byte is left */
     ok = type == MQTT_DISCONNECT ? RC_IN(p->reason, rc_disconnect_server)
                                  : RC_IN(p->reason, rc_auth_server);
     if (!ok)
@@ -528,7 +481,7 @@ static int decode_disconnect_auth(struct rcur *r, unsigned type, struct mqtt5_pa
         return 0;
     if ((e = get_props(r, type, &p->props)) < 0)
         return e;
-    return end_of_body(r);
+    return mqtt_wire_end(r);
 }
 
 /* Reads the fixed header's remaining length; mirrors mqtt_frame. Returns the
@@ -603,7 +556,7 @@ int mqtt5_decode_client(const uint8_t *pkt, size_t len, struct mqtt5_packet *ret
         e = decode_suback(&r, (uint8_t)type, &p);
         break;
     case MQTT_PINGRESP:
-        e = end_of_body(&r);
+        e = mqtt_wire_end(&r);
         break;
     case MQTT_DISCONNECT:
     case MQTT5_AUTH:
@@ -633,7 +586,7 @@ int mqtt5_user_prop_next(struct mqtt_slice *it, struct mqtt5_user_prop *ret)
         uint8_t id;
         int e;
 
-        (void)get_u8(&b, &id);
+        (void)mqtt_wire_get_u8(&b, &id);
         spec = id < 64 ? &props_table[id] : NULL;
         if (!spec || spec->type == PROP_NONE)
             return MQTT_E_PROPERTY;
@@ -653,38 +606,11 @@ int mqtt5_user_prop_next(struct mqtt_slice *it, struct mqtt5_user_prop *ret)
 
 /* ---- encoding ---- */
 
-/* Sizes past this never fit a packet: begin() refuses them. */
-#define TOO_BIG ((size_t)MQTT_MAX_REMAINING_LENGTH + 1)
 
-static size_t vbi_size(size_t v)
-{
-    return v <= VBI_1 ? 1 : v <= VBI_2 ? 2 : v <= VBI_3 ? 3 : 4;
-}
-
-/* Saturating sum, so absurd inputs fail in begin() rather than wrap. */
+/* Saturating sum, so absurd inputs fail in mqtt_wire_begin() rather than wrap. */
 static size_t add(size_t a, size_t b)
 {
-    return a >= TOO_BIG || b >= TOO_BIG || a + b >= TOO_BIG ? TOO_BIG : a + b;
-}
-
-static size_t packet_size(size_t remlen)
-{
-    return remlen >= TOO_BIG ? TOO_BIG + 5 : 1 + vbi_size(remlen) + remlen;
-}
-
-static void fail(struct wcur *w, int err)
-{
-    if (!w->err)
-        w->err = err;
-}
-
-static void put_vbi(struct wcur *w, size_t v)
-{
-    do {
-        uint8_t b = v & 0x7f;
-        v >>= 7;
-        wcur_u8(w, v ? (uint8_t)(b | 0x80) : b);
-    } while (v);
+    return a >= MQTT_WIRE_TOO_BIG || b >= MQTT_WIRE_TOO_BIG || a + b >= MQTT_WIRE_TOO_BIG ? MQTT_WIRE_TOO_BIG : a + b;
 }
 
 static void put_u32(struct wcur *w, uint32_t v)
@@ -693,34 +619,9 @@ static void put_u32(struct wcur *w, uint32_t v)
     wcur_u16be(w, (uint16_t)v);
 }
 
-static void put_slice(struct wcur *w, const struct mqtt_slice *s)
-{
-    wcur_u16be(w, (uint16_t)s->len);
-    wcur_bytes(w, s->p, s->len);
-}
-
 static size_t str_size(const struct mqtt_slice *s)
 {
-    return s->len > STR_MAX ? TOO_BIG : 2 + s->len;
-}
-
-/* Checks the whole packet fits, then writes the fixed header. Returns false
- * (error left in w) when nothing may be written. */
-static bool begin(struct wcur *w, uint8_t first, size_t remlen)
-{
-    if (w->err)
-        return false;
-    if (remlen > MQTT_MAX_REMAINING_LENGTH) {
-        fail(w, MQTT_E_BUFFER);
-        return false;
-    }
-    if (w->cap - w->off < packet_size(remlen)) {
-        fail(w, -EMSGSIZE);
-        return false;
-    }
-    wcur_u8(w, first);
-    put_vbi(w, remlen);
-    return true;
+    return s->len > STR_MAX ? MQTT_WIRE_TOO_BIG : 2 + s->len;
 }
 
 static size_t connect_props_len(const struct mqtt5_connect *c)
@@ -735,7 +636,7 @@ static size_t connect_remlen(const struct mqtt5_connect *c)
     size_t plen = connect_props_len(c);
     size_t n = 2 + 4 + 1 + 1 + 2;       /* "MQTT", level, flags, keepalive */
 
-    n += vbi_size(plen) + plen;
+    n += mqtt_wire_vbi_size(plen) + plen;
     n = add(n, str_size(&b->client_id));
     if (b->will) {
         n = add(n, 1);                  /* Will Properties: length 0 */
@@ -751,7 +652,7 @@ static size_t connect_remlen(const struct mqtt5_connect *c)
 
 size_t mqtt5_encoded_len_connect(const struct mqtt5_connect *c)
 {
-    return packet_size(connect_remlen(c));
+    return mqtt_wire_packet_size(connect_remlen(c));
 }
 
 void mqtt5_encode_connect(struct wcur *w, const struct mqtt5_connect *c)
@@ -761,7 +662,7 @@ void mqtt5_encode_connect(struct wcur *w, const struct mqtt5_connect *c)
     uint8_t flags = 0;
 
     if (b->will && b->will_qos > 2) {
-        fail(w, MQTT_E_BUFFER);
+        mqtt_wire_fail(w, MQTT_E_BUFFER);
         return;
     }
     /* Flags as 3.1.1 (3.1.2.3); bit 1 is Clean Start. */
@@ -776,15 +677,15 @@ void mqtt5_encode_connect(struct wcur *w, const struct mqtt5_connect *c)
         flags |= 0x40;
     if (b->has_username)
         flags |= 0x80;
-    /* Over-long strings saturate connect_remlen, so begin() refuses them. */
-    if (!begin(w, MQTT_CONNECT << 4, connect_remlen(c)))
+    /* Over-long strings saturate connect_remlen, so mqtt_wire_begin() refuses them. */
+    if (!mqtt_wire_begin(w, MQTT_CONNECT << 4, connect_remlen(c)))
         return;
     wcur_u16be(w, sizeof(name));
     wcur_bytes(w, name, sizeof(name));
     wcur_u8(w, MQTT_PROTOCOL_LEVEL_5);
     wcur_u8(w, flags);
     wcur_u16be(w, b->keepalive);
-    put_vbi(w, connect_props_len(c));
+    mqtt_wire_put_vbi(w, connect_props_len(c));
     if (c->session_expiry) {
         wcur_u8(w, MQTT5_PROP_SESSION_EXPIRY);
         put_u32(w, c->session_expiry);
@@ -797,16 +698,16 @@ void mqtt5_encode_connect(struct wcur *w, const struct mqtt5_connect *c)
         wcur_u8(w, MQTT5_PROP_MAXIMUM_PACKET_SIZE);
         put_u32(w, c->maximum_packet_size);
     }
-    put_slice(w, &b->client_id);
+    mqtt_wire_put_slice(w, &b->client_id);
     if (b->will) {
         wcur_u8(w, 0);                  /* Will Properties: none */
-        put_slice(w, &b->will_topic);
-        put_slice(w, &b->will_payload);
+        mqtt_wire_put_slice(w, &b->will_topic);
+        mqtt_wire_put_slice(w, &b->will_payload);
     }
     if (b->has_username)
-        put_slice(w, &b->username);
+        mqtt_wire_put_slice(w, &b->username);
     if (b->has_password)
-        put_slice(w, &b->password);
+        mqtt_wire_put_slice(w, &b->password);
 }
 
 static size_t publish_props_len(const struct mqtt5_publish *p)
@@ -820,9 +721,9 @@ static size_t publish_props_len(const struct mqtt5_publish *p)
     if (p->content_type.len)
         n = add(n, add(1, str_size(&p->content_type)));
     /* Each user property takes at least 5 bytes: stop counting early. */
-    if (p->user_prop_count >= TOO_BIG / 5)
-        return TOO_BIG;
-    for (size_t i = 0; i < p->user_prop_count && n < TOO_BIG; i++)
+    if (p->user_prop_count >= MQTT_WIRE_TOO_BIG / 5)
+        return MQTT_WIRE_TOO_BIG;
+    for (size_t i = 0; i < p->user_prop_count && n < MQTT_WIRE_TOO_BIG; i++)
         n = add(n, add(1, add(str_size(&p->user_props[i].name),
                               str_size(&p->user_props[i].value))));
     return n;
@@ -834,15 +735,15 @@ static size_t publish_remlen(const struct mqtt5_publish *p)
     size_t plen = publish_props_len(p);
     size_t n = add(str_size(&b->topic), b->qos ? 2 : 0);
 
-    if (plen >= TOO_BIG)
-        return TOO_BIG;
-    n = add(n, vbi_size(plen) + plen);
+    if (plen >= MQTT_WIRE_TOO_BIG)
+        return MQTT_WIRE_TOO_BIG;
+    n = add(n, mqtt_wire_vbi_size(plen) + plen);
     return add(n, b->payload.len);
 }
 
 size_t mqtt5_encoded_len_publish(const struct mqtt5_publish *p)
 {
-    return packet_size(publish_remlen(p));
+    return mqtt_wire_packet_size(publish_remlen(p));
 }
 
 void mqtt5_encode_publish(struct wcur *w, const struct mqtt5_publish *p)
@@ -856,26 +757,26 @@ void mqtt5_encode_publish(struct wcur *w, const struct mqtt5_publish *p)
         return;
     if (b->qos > 2 || (b->qos > 0 && b->packet_id == 0) ||
         (p->user_prop_count > 0 && !p->user_props)) {
-        fail(w, MQTT_E_BUFFER);
+        mqtt_wire_fail(w, MQTT_E_BUFFER);
         return;
     }
     remlen = publish_remlen(p);
-    if (remlen >= TOO_BIG) {
-        fail(w, MQTT_E_BUFFER);
+    if (remlen >= MQTT_WIRE_TOO_BIG) {
+        mqtt_wire_fail(w, MQTT_E_BUFFER);
         return;
     }
     /* A string the broker would refuse ends the whole connection
      * [MQTT-1.5.4-1]: refuse it here, where the caller can still choose. */
     if (p->content_type.len &&
         (e = mqtt_utf8_check(p->content_type.p, p->content_type.len)) < 0) {
-        fail(w, e);
+        mqtt_wire_fail(w, e);
         return;
     }
     for (size_t i = 0; i < p->user_prop_count; i++) {
         const struct mqtt5_user_prop *u = &p->user_props[i];
         if ((e = mqtt_utf8_check(u->name.p, u->name.len)) < 0 ||
             (e = mqtt_utf8_check(u->value.p, u->value.len)) < 0) {
-            fail(w, e);
+            mqtt_wire_fail(w, e);
             return;
         }
     }
@@ -884,12 +785,12 @@ void mqtt5_encode_publish(struct wcur *w, const struct mqtt5_publish *p)
         first |= 0x8;
     if (b->retain)
         first |= 0x1;
-    if (!begin(w, first, remlen))
+    if (!mqtt_wire_begin(w, first, remlen))
         return;
-    put_slice(w, &b->topic);
+    mqtt_wire_put_slice(w, &b->topic);
     if (b->qos > 0)
         wcur_u16be(w, b->packet_id);
-    put_vbi(w, publish_props_len(p));
+    mqtt_wire_put_vbi(w, publish_props_len(p));
     if (p->payload_utf8) {
         wcur_u8(w, MQTT5_PROP_PAYLOAD_FORMAT);
         wcur_u8(w, 1);
@@ -900,12 +801,12 @@ void mqtt5_encode_publish(struct wcur *w, const struct mqtt5_publish *p)
     }
     if (p->content_type.len) {
         wcur_u8(w, MQTT5_PROP_CONTENT_TYPE);
-        put_slice(w, &p->content_type);
+        mqtt_wire_put_slice(w, &p->content_type);
     }
     for (size_t i = 0; i < p->user_prop_count; i++) {
         wcur_u8(w, MQTT5_PROP_USER);
-        put_slice(w, &p->user_props[i].name);
-        put_slice(w, &p->user_props[i].value);
+        mqtt_wire_put_slice(w, &p->user_props[i].name);
+        mqtt_wire_put_slice(w, &p->user_props[i].value);
     }
     wcur_bytes(w, b->payload.p, b->payload.len);
 }
@@ -919,14 +820,14 @@ void mqtt5_encode_ack(struct wcur *w, enum mqtt_type type, uint16_t packet_id, u
 {
     if (type != MQTT_PUBACK && type != MQTT_PUBREC && type != MQTT_PUBREL &&
         type != MQTT_PUBCOMP) {
-        fail(w, MQTT_E_BUFFER);
+        mqtt_wire_fail(w, MQTT_E_BUFFER);
         return;
     }
     if (packet_id == 0 || !ack_rc_ok((uint8_t)type, reason)) {
-        fail(w, MQTT_E_BUFFER);
+        mqtt_wire_fail(w, MQTT_E_BUFFER);
         return;
     }
-    if (!begin(w, (uint8_t)(type << 4 | (type == MQTT_PUBREL ? 0x2 : 0)), reason ? 3 : 2))
+    if (!mqtt_wire_begin(w, (uint8_t)(type << 4 | (type == MQTT_PUBREL ? 0x2 : 0)), reason ? 3 : 2))
         return;
     wcur_u16be(w, packet_id);
     /* Reason 0 without properties may be omitted [MQTT-3.4.2-1]: the 2-byte
@@ -947,12 +848,12 @@ static size_t subscribe_remlen(const struct mqtt_subscribe *s, bool with_options
 
 size_t mqtt5_encoded_len_subscribe(const struct mqtt_subscribe *s)
 {
-    return packet_size(subscribe_remlen(s, true));
+    return mqtt_wire_packet_size(subscribe_remlen(s, true));
 }
 
 size_t mqtt5_encoded_len_unsubscribe(const struct mqtt_subscribe *s)
 {
-    return packet_size(subscribe_remlen(s, false));
+    return mqtt_wire_packet_size(subscribe_remlen(s, false));
 }
 
 static void encode_subscribe(struct wcur *w, enum mqtt_type type, const struct mqtt_subscribe *s,
@@ -961,21 +862,21 @@ static void encode_subscribe(struct wcur *w, enum mqtt_type type, const struct m
     bool with_options = type == MQTT_SUBSCRIBE;
 
     if (s->packet_id == 0 || s->count == 0 || s->count > MQTT_MAX_FILTERS) {
-        fail(w, MQTT_E_BUFFER);
+        mqtt_wire_fail(w, MQTT_E_BUFFER);
         return;
     }
     for (size_t i = 0; i < s->count; i++) {
         if (s->filters[i].filter.len > STR_MAX || (with_options && s->filters[i].qos > 2)) {
-            fail(w, MQTT_E_BUFFER);
+            mqtt_wire_fail(w, MQTT_E_BUFFER);
             return;
         }
     }
-    if (!begin(w, (uint8_t)(type << 4 | 0x2), subscribe_remlen(s, with_options)))
+    if (!mqtt_wire_begin(w, (uint8_t)(type << 4 | 0x2), subscribe_remlen(s, with_options)))
         return;
     wcur_u16be(w, s->packet_id);
     wcur_u8(w, 0);                      /* no properties (no Subscription Identifier) */
     for (size_t i = 0; i < s->count; i++) {
-        put_slice(w, &s->filters[i].filter);
+        mqtt_wire_put_slice(w, &s->filters[i].filter);
         /* Subscription options (3.8.3.1): QoS bits 0-1, No Local (bit 2) 0,
          * Retain As Published bit 3, Retain Handling bits 4-5 0. */
         if (with_options)
@@ -1002,11 +903,11 @@ size_t mqtt5_encoded_len_disconnect(uint8_t reason)
 void mqtt5_encode_disconnect(struct wcur *w, uint8_t reason)
 {
     if (!RC_IN(reason, rc_disconnect_client)) {
-        fail(w, MQTT_E_BUFFER);
+        mqtt_wire_fail(w, MQTT_E_BUFFER);
         return;
     }
     /* Reason 0 without properties: remaining length 0 (3.14.2.1). */
-    if (!begin(w, MQTT_DISCONNECT << 4, reason ? 1 : 0))
+    if (!mqtt_wire_begin(w, MQTT_DISCONNECT << 4, reason ? 1 : 0))
         return;
     if (reason)
         wcur_u8(w, reason);

@@ -247,7 +247,7 @@ static int ca_search_cb(const struct db_aws_cert *ca, void *ud)
 }
 
 /* The body of RegisterCertificate / RegisterCertificateWithoutCA: the
- * certificate, and the status it gets (setAsActive wins). */
+ * certificate, and the status it is given (setAsActive wins). */
 static int register_args(const struct api_request *req, struct api_response *resp,
                          const json_t *body, bool with_flag, const char **ret_pem,
                          struct aws_cert_info *info, const char **ret_status)

@@ -1,15 +1,16 @@
-/* The admin HTTP server's transport glue, the only webui file that sees
- * libwebsockets: it collects one request per transaction (method, decoded
- * path, query, body capped at http_max_body, or at ADMIN_IMPORT_MAX_BODY
- * for the bulk import), checks the Bearer token or, for AWS requests, the
- * SigV4 signature (webui/sigv4.h), routes to /healthz, /metrics and the
- * API modules, and writes the reply (keep-alive, chunked into the socket).
- * Handlers never see lws; they get an api_request and fill an
- * api_response (webui/api.h), at once or, for a reply that waits on the
- * broker, later through the connection's api_deferred. */
+/* The admin HTTP server's transport glue (with admin_aws.c, the only
+ * webui files that see libwebsockets): it collects one request per
+ * transaction (method, decoded path, query, body capped at http_max_body,
+ * or at ADMIN_IMPORT_MAX_BODY for the bulk import), checks the Bearer
+ * token (AWS requests go to admin_aws.c for SigV4), routes to /healthz,
+ * /metrics and the API modules, and writes the reply (keep-alive, chunked
+ * into the socket). Handlers never see lws; they get an api_request and
+ * fill an api_response (webui/api.h), at once or, for a reply that waits
+ * on the broker, later through the connection's api_deferred. */
 #include "webui/admin.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,9 +19,8 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/timeutil.h"
-#include "registry/aws_cert.h"
+#include "webui/admin_internal.h"
 #include "webui/api.h"
-#include "webui/sigv4.h"
 
 /* lws keeps the whole request head in one header buffer (a few KB), so
  * these bounds are never reached by a request lws accepted; they keep our
@@ -33,9 +33,6 @@
  * that route gets this cap, and only after the token was checked. */
 #define ADMIN_IMPORT_MAX_BODY ((size_t)256 * 1024 * 1024)
 #define ADMIN_IMPORT_VERB ":importDevices"
-/* Headers a request's handlers and its SigV4 check may read (a signed
- * request names its headers; lws keeps far fewer in its header buffer). */
-#define ADMIN_MAX_HEADER_LOOKUPS 64
 
 static const char admin_msg_missing[] =
     "Request is missing required authentication credential. Expected OAuth 2 access token, "
@@ -45,71 +42,14 @@ static const char admin_msg_invalid[] =
     "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
     "cookie or other valid authentication credential. See "
     "https://developers.google.com/identity/sign-in/web/devconsole-project.";
-/* AWS's words for a credential it does not know. */
-static const char admin_msg_aws_bad_token[] =
-    "The security token included in the request is invalid.";
 
 static struct webui_options admin_opts;
 static char *admin_google_prefix;       /* owned copy of admin_opts.google_prefix */
 static bool admin_ready;
 
-/* AWS: owned copies of the options' strings and keys, and the daemon's CA
- * for issuing device certificates (NULL when not configured). */
-struct admin_aws {
-    struct sigv4_key *keys;             /* id and secret strings owned */
-    size_t n_keys;
-    char *account_id, *region, *endpoint;
-    struct aws_issuer *issuer;
-};
-static struct admin_aws admin_aws;
 /* One service thread (LWS_MAX_SMP 1): a single staging buffer with the
  * LWS_PRE headroom lws_write wants. */
 static unsigned char admin_wbuf[LWS_PRE + ADMIN_WRITE_CHUNK];
-
-/* A reply that waits (webui/api.h): armed by a handler, finished by the
- * operation's completion, the timeout, or dropped with the connection. */
-struct api_deferred {
-    bool armed;
-    api_finish_fn *finish;
-    void *ctx;                  /* the handler's; freed with ctx_free */
-    void (*ctx_free)(void *ctx);
-    void (*cancel)(void *cancel_ud, void *req);
-    void *cancel_ud;
-    lws_sorted_usec_list_t timeout;
-};
-
-/* Per-connection state (lws per-session data, zeroed at accept), reused by
- * each keep-alive transaction; everything it points to is freed by
- * req_reset. */
-struct admin_req {
-    struct lws *wsi;            /* borrowed: the connection this is the data of */
-    bool active;                /* a transaction is in progress */
-    bool responded;             /* resp is final; waiting to write it */
-    bool headers_sent;
-    bool want_body;
-    enum api_method method;
-    char *path;                 /* owned */
-    char *content_type;         /* owned, or NULL */
-    struct api_param *params;   /* owned, n_params entries with owned strings */
-    size_t n_params;
-    size_t max_body;            /* this request's cap */
-    struct buf body;            /* capped at max_body + 1 (the NUL) */
-    struct api_deferred wait;   /* armed while the reply waits */
-    struct api_response resp;
-    size_t sent;
-    char peer[64];
-    /* AWS: the request is answered in AWS's shapes; a SigV4 signature over
-     * a body is checked again once the body is in. */
-    bool aws;
-    bool aws_verify_body;
-    /* Header values read so far (owned; value NULL = absent), so the
-     * pointers handed out stay valid until the reply is written. */
-    struct admin_hdr {
-        char *name;
-        char *value;
-    } *hdrs;
-    size_t n_hdrs;
-};
 
 /* Tokens are copied: the caller's array may live on its stack. */
 static char **admin_tokens;
@@ -126,63 +66,6 @@ static void free_tokens(void)
     admin_n_tokens = 0;
 }
 
-static void aws_free(struct admin_aws *a)
-{
-    for (size_t i = 0; i < a->n_keys; i++) {
-        free((char *)a->keys[i].id);
-        if (a->keys[i].secret) {
-            explicit_bzero((char *)a->keys[i].secret, strlen(a->keys[i].secret));
-            free((char *)a->keys[i].secret);
-        }
-    }
-    free(a->keys);
-    free(a->account_id);
-    free(a->region);
-    free(a->endpoint);
-    aws_issuer_free(a->issuer);
-    memset(a, 0, sizeof(*a));
-}
-
-/* Copies the AWS part of o into a (and loads the CA). */
-static int aws_copy(const struct webui_options *o, struct admin_aws *a)
-{
-    int rc;
-
-    memset(a, 0, sizeof(*a));
-    if (o->n_aws_keys > 0) {
-        if (!o->aws_keys)
-            return -EINVAL;
-        a->keys = calloc(o->n_aws_keys, sizeof(*a->keys));
-        if (!a->keys)
-            return -ENOMEM;
-        for (; a->n_keys < o->n_aws_keys; a->n_keys++) {
-            const struct webui_aws_key *k = &o->aws_keys[a->n_keys];
-            a->keys[a->n_keys].id = strdup(k->id ? k->id : "");
-            a->keys[a->n_keys].secret = strdup(k->secret ? k->secret : "");
-            if (!a->keys[a->n_keys].id || !a->keys[a->n_keys].secret) {
-                a->n_keys++;
-                goto oom;
-            }
-        }
-    }
-    a->account_id = strdup(o->aws_account_id ? o->aws_account_id : "");
-    a->region = strdup(o->aws_region ? o->aws_region : "");
-    a->endpoint = strdup(o->aws_endpoint ? o->aws_endpoint : "");
-    if (!a->account_id || !a->region || !a->endpoint)
-        goto oom;
-    if (o->ca_cert_path && *o->ca_cert_path && o->ca_key_path && *o->ca_key_path) {
-        rc = aws_issuer_load(o->ca_cert_path, o->ca_key_path, &a->issuer);
-        if (rc < 0) {
-            aws_free(a);
-            return rc;
-        }
-    }
-    return 0;
-oom:
-    aws_free(a);
-    return -ENOMEM;
-}
-
 int webui_init(const struct webui_options *o)
 {
     char **copy = NULL, *prefix;
@@ -192,18 +75,18 @@ int webui_init(const struct webui_options *o)
 
     if (!o || !o->db || (o->n_tokens > 0 && !o->tokens))
         return -EINVAL;
-    rc = aws_copy(o, &aws);
+    rc = admin_aws_copy(o, &aws);
     if (rc < 0)
         return rc;
     prefix = strdup(o->google_prefix ? o->google_prefix : "");
     if (!prefix) {
-        aws_free(&aws);
+        admin_aws_free(&aws);
         return -ENOMEM;
     }
     if (o->n_tokens > 0) {
         copy = calloc(o->n_tokens, sizeof(*copy));
         if (!copy) {
-            aws_free(&aws);
+            admin_aws_free(&aws);
             free(prefix);
             return -ENOMEM;
         }
@@ -217,14 +100,13 @@ int webui_init(const struct webui_options *o)
                 free(copy[--n]);
             free(copy);
             free(prefix);
-            aws_free(&aws);
+            admin_aws_free(&aws);
             return -ENOMEM;
         }
     }
     free_tokens();
     free(admin_google_prefix);
-    aws_free(&admin_aws);
-    admin_aws = aws;
+    admin_aws_set_take(&aws);
     admin_google_prefix = prefix;
     admin_tokens = copy;
     admin_n_tokens = n;
@@ -234,9 +116,9 @@ int webui_init(const struct webui_options *o)
     /* The caller's key array and strings may go away: only our copies. */
     admin_opts.aws_keys = NULL;
     admin_opts.n_aws_keys = 0;
-    admin_opts.aws_account_id = admin_aws.account_id;
-    admin_opts.aws_region = admin_aws.region;
-    admin_opts.aws_endpoint = admin_aws.endpoint;
+    admin_opts.aws_account_id = admin_aws_get()->account_id;
+    admin_opts.aws_region = admin_aws_get()->region;
+    admin_opts.aws_endpoint = admin_aws_get()->endpoint;
     admin_opts.ca_cert_path = NULL;
     admin_opts.ca_key_path = NULL;
     if (admin_opts.http_max_body == 0)
@@ -249,15 +131,13 @@ void webui_fini(void)
 {
     admin_ready = false;
     free_tokens();
-    aws_free(&admin_aws);
+    admin_aws_set_take(NULL);
     free(admin_google_prefix);
     admin_google_prefix = NULL;
     memset(&admin_opts, 0, sizeof(admin_opts));
 }
 
 /* ---- replies that wait ---- */
-
-static int start_reply(struct lws *wsi, struct admin_req *rq);
 
 static void wait_disarm(struct api_deferred *d)
 {
@@ -282,7 +162,7 @@ static void wait_finish(struct api_deferred *d, int err)
         return;
     d->finish(&rq->resp, err, d->ctx);
     wait_disarm(d);
-    start_reply(rq->wsi, rq);
+    admin_start_reply(rq->wsi, rq);
 }
 
 static void wait_timed_out(lws_sorted_usec_list_t *sul)
@@ -382,24 +262,22 @@ static bool token_matches(const char *tok, size_t len)
     return ok != 0;
 }
 
-enum auth_result { AUTH_OK, AUTH_MISSING, AUTH_INVALID };
-
-static enum auth_result check_bearer(struct lws *wsi)
+enum admin_auth admin_check_bearer(struct lws *wsi)
 {
     int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
-    enum auth_result res = AUTH_INVALID;
+    enum admin_auth res = ADMIN_AUTH_INVALID;
     char *hdr, *tok;
     size_t len;
 
     if (total <= 0)
-        return AUTH_MISSING;
+        return ADMIN_AUTH_MISSING;
     hdr = malloc((size_t)total + 1);
     if (!hdr)
-        return AUTH_INVALID;
+        return ADMIN_AUTH_INVALID;
     if (lws_hdr_copy(wsi, hdr, total + 1, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
         goto out;
     if (strncasecmp(hdr, "Bearer ", 7) != 0) {
-        res = AUTH_MISSING;     /* another scheme (Basic...) is no bearer credential */
+        res = ADMIN_AUTH_MISSING;     /* another scheme (Basic...) is no bearer credential */
         goto out;
     }
     tok = hdr + 7;
@@ -409,7 +287,7 @@ static enum auth_result check_bearer(struct lws *wsi)
     while (len > 0 && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
         len--;
     if (len > 0 && token_matches(tok, len))
-        res = AUTH_OK;
+        res = ADMIN_AUTH_OK;
 out:
     explicit_bzero(hdr, (size_t)total + 1);
     free(hdr);
@@ -418,7 +296,7 @@ out:
 
 /* ---- replies ---- */
 
-static int start_reply(struct lws *wsi, struct admin_req *rq)
+int admin_start_reply(struct lws *wsi, struct admin_req *rq)
 {
     char path[160];
 
@@ -436,16 +314,6 @@ static int start_reply(struct lws *wsi, struct admin_req *rq)
     return 0;
 }
 
-/* AWS's code for an error the glue decides by HTTP status. */
-static const char *aws_type_for(int http)
-{
-    switch (http) {
-    case 413: return "RequestEntityTooLargeException";
-    case 500: return "InternalFailureException";
-    case 503: return "ServiceUnavailableException";
-    default: return "InvalidRequestException";
-    }
-}
 
 /* An error decided before the request is complete (auth, size, framing),
  * in the shape of the API the request is for. */
@@ -453,11 +321,11 @@ static int early_error(struct lws *wsi, struct admin_req *rq, int http, enum api
                        bool close, const char *msg)
 {
     if (rq->aws)
-        api_aws_error(&rq->resp, http, aws_type_for(http), "%s", msg);
+        api_aws_error(&rq->resp, http, admin_aws_error_type(http), "%s", msg);
     else
         api_google_error_http(&rq->resp, http, s, "%s", msg);
     rq->resp.close = close;
-    return start_reply(wsi, rq);
+    return admin_start_reply(wsi, rq);
 }
 
 static int payload_too_large(struct lws *wsi, struct admin_req *rq)
@@ -547,180 +415,6 @@ static int on_writable(struct lws *wsi, struct admin_req *rq)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-/* ---- headers and SigV4 ---- */
-
-static int copy_header(struct lws *wsi, enum lws_token_indexes tok, char **ret);
-
-/* A header by its lower-case name: lws parses the ~100 headers it knows
- * into tokens (named "host:", "content-type:"...), the rest it keeps as
- * custom headers, looked up with the trailing colon. malloc'd, or NULL
- * when absent. */
-static char *read_header(struct lws *wsi, const char *lower)
-{
-    size_t n = strlen(lower);
-    char name[128], *v;
-    int len;
-
-    if (n == 0 || n + 2 > sizeof(name))
-        return NULL;
-    for (int t = 0; t < (int)WSI_TOKEN_COUNT; t++) {
-        const char *tn = (const char *)lws_token_to_string((enum lws_token_indexes)t);
-        if (tn && strncmp(tn, lower, n) == 0 && tn[n] == ':' && tn[n + 1] == '\0') {
-            if (copy_header(wsi, (enum lws_token_indexes)t, &v) < 0)
-                return NULL;
-            return v;
-        }
-    }
-    memcpy(name, lower, n);
-    name[n] = ':';
-    name[n + 1] = '\0';
-    len = lws_hdr_custom_length(wsi, name, (int)n + 1);
-    if (len < 0)
-        return NULL;
-    v = malloc((size_t)len + 1);
-    if (!v)
-        return NULL;
-    if (lws_hdr_custom_copy(wsi, v, len + 1, name, (int)n + 1) < 0) {
-        free(v);
-        return NULL;
-    }
-    return v;
-}
-
-/* api_request.header and sigv4_request.header: values are cached in the
- * request, so what a handler or the signature check was given stays valid
- * (and equal) until the reply is written. */
-static const char *admin_header(void *ud, const char *lower_name)
-{
-    struct admin_req *rq = ud;
-    struct admin_hdr *grown;
-    char *name;
-
-    for (size_t i = 0; i < rq->n_hdrs; i++)
-        if (strcmp(rq->hdrs[i].name, lower_name) == 0)
-            return rq->hdrs[i].value;
-    if (rq->n_hdrs == ADMIN_MAX_HEADER_LOOKUPS || !rq->wsi)
-        return NULL;
-    grown = realloc(rq->hdrs, (rq->n_hdrs + 1) * sizeof(*grown));
-    if (!grown)
-        return NULL;
-    rq->hdrs = grown;
-    name = strdup(lower_name);
-    if (!name)
-        return NULL;
-    rq->hdrs[rq->n_hdrs].name = name;
-    rq->hdrs[rq->n_hdrs].value = read_header(rq->wsi, lower_name);
-    return rq->hdrs[rq->n_hdrs++].value;
-}
-
-/* Checks the request's SigV4 signature over body (what arrived so far).
- * msg gets AWS's message on failure; info what the credential named. */
-static enum sigv4_result aws_verify(struct admin_req *rq, const uint8_t *body, size_t body_len,
-                                    struct sigv4_info *info, char *msg, size_t msg_len)
-{
-    size_t plen = strlen(rq->path), cap = plen * 3 + 1;
-    struct sigv4_param *params = NULL;
-    enum sigv4_result res = SIGV4_MALFORMED;
-    char *wire = malloc(cap);
-
-    snprintf(msg, msg_len, "Out of memory.");
-    memset(info, 0, sizeof(*info));
-    if (!wire)
-        return res;
-    if (rq->n_params > 0) {
-        params = calloc(rq->n_params, sizeof(*params));
-        if (!params)
-            goto out;
-        for (size_t i = 0; i < rq->n_params; i++) {
-            params[i].name = rq->params[i].name;
-            params[i].value = rq->params[i].value;
-        }
-    }
-    if (api_aws_wire_path(rq->path, wire, cap) < 0)
-        goto out;
-    struct sigv4_request r = {
-        .method = api_method_name(rq->method),
-        .wire_path = wire,
-        .params = params,
-        .n_params = rq->n_params,
-        .header = admin_header,
-        .header_ud = rq,
-        .body = body,
-        .body_len = body_len,
-    };
-    res = sigv4_verify(&r, admin_aws.keys, admin_aws.n_keys, time_now_unix(), info, msg,
-                       msg_len);
-out:
-    free(params);
-    free(wire);
-    return res;
-}
-
-/* Answers a refused AWS credential (AWS's status, code and message) and
- * logs why, never the signature. */
-static int aws_refuse(struct lws *wsi, struct admin_req *rq, int http, const char *type,
-                      const char *msg, const char *key, bool close)
-{
-    char path[160], kid[80];
-
-    log_escape(path, sizeof(path), rq->path, strlen(rq->path));
-    if (*key)
-        log_warn("admin: %d %s \"%s\" from %s: %s (access key \"%s\")", http,
-                 api_method_name(rq->method), path, rq->peer, type,
-                 log_escape(kid, sizeof(kid), key, strlen(key)));
-    else
-        log_warn("admin: %d %s \"%s\" from %s: %s", http, api_method_name(rq->method), path,
-                 rq->peer, type);
-    api_aws_error(&rq->resp, http, type, "%s", msg);
-    rq->resp.close = close;
-    return start_reply(wsi, rq);
-}
-
-/* An AWS request: SigV4 signed (header or presigned query), or aimed at
- * an AWS control-plane path. */
-static bool is_aws_request(struct admin_req *rq)
-{
-    const char *auth = admin_header(rq, "authorization");
-
-    if (auth && strncmp(auth, "AWS4-", 5) == 0)
-        return true;
-    for (size_t i = 0; i < rq->n_params; i++)
-        if (strcmp(rq->params[i].name, "X-Amz-Signature") == 0)
-            return true;
-    return api_aws_is_path(rq->path);
-}
-
-/* Authenticates an AWS request before its body is read: the admin Bearer
- * token (DESIGN.md accepts it on AWS paths too), or SigV4. A signature
- * covers the body's hash, so with a body pending only the failures that do
- * not depend on it (missing, malformed, unknown key, expired) are final
- * here; the signature is checked again once the body is in. Returns 0 to
- * go on, or 1 when the refusal was answered (*ret the callback's value). */
-static int aws_authenticate(struct lws *wsi, struct admin_req *rq, bool body_pending,
-                            bool close, int *ret)
-{
-    const char *auth = admin_header(rq, "authorization");
-    struct sigv4_info info;
-    enum sigv4_result res;
-    char msg[512];
-
-    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
-        if (check_bearer(wsi) == AUTH_OK)
-            return 0;
-        *ret = aws_refuse(wsi, rq, 403, "UnrecognizedClientException",
-                          admin_msg_aws_bad_token, "(bearer)", close);
-        return 1;
-    }
-    res = aws_verify(rq, NULL, 0, &info, msg, sizeof(msg));
-    if (res == SIGV4_OK || (res == SIGV4_BAD_SIGNATURE && body_pending)) {
-        rq->aws_verify_body = body_pending;
-        return 0;
-    }
-    *ret = aws_refuse(wsi, rq, sigv4_result_status(res), sigv4_result_type(res), msg,
-                      info.access_key, close);
-    return 1;
-}
-
 /* ---- routing ---- */
 
 static bool route_is_public(enum api_method m, const char *path)
@@ -787,10 +481,10 @@ static int dispatch(struct lws *wsi, struct admin_req *rq)
         .publish_cancel = admin_opts.publish_cancel,
         .google_prefix = admin_opts.google_prefix,
         .deferred = &rq->wait,
-        .aws_account_id = admin_aws.account_id,
-        .aws_region = admin_aws.region,
-        .aws_endpoint = admin_aws.endpoint,
-        .aws_issuer = admin_aws.issuer,
+        .aws_account_id = admin_aws_get()->account_id,
+        .aws_region = admin_aws_get()->region,
+        .aws_endpoint = admin_aws_get()->endpoint,
+        .aws_issuer = admin_aws_get()->issuer,
     };
     int rc;
 
@@ -804,16 +498,9 @@ static int dispatch(struct lws *wsi, struct admin_req *rq)
         req.body = (const char *)rq->body.data;
         req.body_len = rq->body.len - 1;
     }
-    if (rq->aws_verify_body) {
-        struct sigv4_info info;
-        enum sigv4_result res;
-        char msg[512];
-
-        res = aws_verify(rq, (const uint8_t *)req.body, req.body_len, &info, msg, sizeof(msg));
-        if (res != SIGV4_OK)
-            return aws_refuse(wsi, rq, sigv4_result_status(res), sigv4_result_type(res), msg,
-                              info.access_key, false);
-    }
+    if (rq->aws_verify_body &&
+        admin_aws_check_body(wsi, rq, (const uint8_t *)req.body, req.body_len, &rc))
+        return rc;
     if (strcmp(rq->path, "/healthz") == 0) {
         serve_healthz(rq);
     } else if (strcmp(rq->path, "/metrics") == 0) {
@@ -832,7 +519,7 @@ static int dispatch(struct lws *wsi, struct admin_req *rq)
     /* A handler waiting on the broker answers later (wait_finish). */
     if (rq->wait.armed)
         return 0;
-    return start_reply(wsi, rq);
+    return admin_start_reply(wsi, rq);
 }
 
 /* ---- request collection ---- */
@@ -850,7 +537,7 @@ static const struct {
     { WSI_TOKEN_HEAD_URI, API_HEAD },
 };
 
-static int copy_header(struct lws *wsi, enum lws_token_indexes tok, char **ret)
+int admin_copy_header(struct lws *wsi, enum lws_token_indexes tok, char **ret)
 {
     int total = lws_hdr_total_length(wsi, tok);
     char *s;
@@ -934,7 +621,7 @@ static int on_http(struct lws *wsi, struct admin_req *rq, const char *in, size_t
     uint64_t content_length = 0;
     bool has_length = false, expect_continue = false;
     char *hdr = NULL;
-    enum auth_result auth;
+    enum admin_auth auth;
     int rc;
 
     rq->wsi = wsi;
@@ -951,7 +638,7 @@ static int on_http(struct lws *wsi, struct admin_req *rq, const char *in, size_t
         }
     }
     if (tok != WSI_TOKEN_COUNT)
-        rc = copy_header(wsi, tok, &rq->path);
+        rc = admin_copy_header(wsi, tok, &rq->path);
     else
         rc = (rq->path = strndup(in ? in : "/", in ? in_len : 1)) ? 0 : -ENOMEM;
     if (rc == 0 && !rq->path)
@@ -966,7 +653,7 @@ static int on_http(struct lws *wsi, struct admin_req *rq, const char *in, size_t
                            "Too many query parameters.");
     if (rc < 0)
         return early_error(wsi, rq, 500, API_G_INTERNAL, true, "Out of memory.");
-    rq->aws = is_aws_request(rq);
+    rq->aws = admin_aws_is_request(rq);
 
     /* Body framing. lws 4.1 reads a POST/PATCH/PUT body only by
      * Content-Length (a missing one means "until 100 MB"), and does not
@@ -975,7 +662,7 @@ static int on_http(struct lws *wsi, struct admin_req *rq, const char *in, size_t
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
         return early_error(wsi, rq, 411, API_G_INVALID_ARGUMENT, true,
                            "Chunked request bodies are not supported; send Content-Length.");
-    if (copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, &hdr) < 0)
+    if (admin_copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, &hdr) < 0)
         return early_error(wsi, rq, 500, API_G_INTERNAL, true, "Out of memory.");
     if (hdr) {
         has_length = true;
@@ -992,10 +679,11 @@ static int on_http(struct lws *wsi, struct admin_req *rq, const char *in, size_t
     rq->max_body = body_cap(rq);
     if (content_length > rq->max_body)
         return payload_too_large(wsi, rq);
-    if (content_length > 0 && copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, &rq->content_type) < 0)
+    if (content_length > 0 &&
+        admin_copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, &rq->content_type) < 0)
         return early_error(wsi, rq, 500, API_G_INTERNAL, true, "Out of memory.");
 
-    if (content_length > 0 && copy_header(wsi, WSI_TOKEN_HTTP_EXPECT, &hdr) == 0 && hdr) {
+    if (content_length > 0 && admin_copy_header(wsi, WSI_TOKEN_HTTP_EXPECT, &hdr) == 0 && hdr) {
         expect_continue = strcasecmp(hdr, "100-continue") == 0;
         free(hdr);
     }
@@ -1004,22 +692,17 @@ static int on_http(struct lws *wsi, struct admin_req *rq, const char *in, size_t
      * waits for "100 Continue" may never send that body, so then the
      * connection is closed rather than left expecting it. */
     if (!route_is_public(rq->method, rq->path) && rq->aws) {
-        /* What handlers read from headers is read now, while lws surely
-         * still holds them (x-amzn-principal & co. are also signed). */
-        admin_header(rq, "x-amzn-principal");
-        admin_header(rq, "x-amzn-iot-principal");
-        admin_header(rq, "x-amzn-iot-policy");
-        if (aws_authenticate(wsi, rq, content_length > 0, expect_continue, &rc))
+        if (admin_aws_authenticate(wsi, rq, content_length > 0, expect_continue, &rc))
             return rc;
     } else if (!route_is_public(rq->method, rq->path)) {
-        auth = check_bearer(wsi);
-        if (auth != AUTH_OK) {
+        auth = admin_check_bearer(wsi);
+        if (auth != ADMIN_AUTH_OK) {
             char path[160];
             log_warn("admin: 401 %s \"%s\" from %s: %s bearer token", api_method_name(rq->method),
                      log_escape(path, sizeof(path), rq->path, strlen(rq->path)), rq->peer,
-                     auth == AUTH_MISSING ? "missing" : "invalid");
+                     auth == ADMIN_AUTH_MISSING ? "missing" : "invalid");
             rc = early_error(wsi, rq, 401, API_G_UNAUTHENTICATED, expect_continue,
-                             auth == AUTH_MISSING ? admin_msg_missing : admin_msg_invalid);
+                             auth == ADMIN_AUTH_MISSING ? admin_msg_missing : admin_msg_invalid);
             rq->resp.www_authenticate = true;
             return rc;
         }

@@ -616,7 +616,7 @@ static void on_event_done(void *req, int err)
 }
 
 /* Google's Pub/Sub attributes of the subject's message (see
- * bridges/mqtt/session.c): slices borrow from c, subfolder and num. */
+ * bridges/mqtt/session_publish.c): slices borrow from c, subfolder and num. */
 static size_t google_attributes(const struct dh_conn *c, const char *subfolder,
                                 struct mqtt5_user_prop *a, char *num)
 {

@@ -1,7 +1,12 @@
-/* Internals shared by the session's files: session.c (state machine,
- * packet handlers, upstream callbacks), session_config.c (daemon-owned
- * config delivery) and session_gateway.c (Google gateways). Not included
- * outside bridges/mqtt/session*.c. */
+/* Internals shared by the session's files: session.c (life, timers,
+ * output, input and dispatch), session_hub.c (the hub's maps and live
+ * effects), session_connect.c (CONNECT and refusals), session_upstream.c
+ * (the upstream link's callbacks and the in-flight tables),
+ * session_subscribe.c (SUBSCRIBE, UNSUBSCRIBE, the filter table),
+ * session_publish.c (a device's PUBLISH), session_aws.c (the AWS
+ * personality), session_config.c (daemon-owned config delivery) and
+ * session_gateway.c (Google gateways). Not included outside
+ * bridges/mqtt/session*.c. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -167,35 +172,74 @@ struct sess_hub {
 /* Marks the session closing (logged with why); the transport closes it and
  * calls sess_on_transport_closed later. Safe to call twice. */
 void sess_close(struct sess *s, const char *why);
+/* Queue one packet for the device (closing it when its output is full). */
+void sess_send_connack(struct sess *s, uint8_t rc);
 void sess_send_ack(struct sess *s, enum mqtt_type type, uint16_t pid);
 void sess_send_publish(struct sess *s, const struct mqtt_publish *p);
-/* A free device-side delivery slot with a fresh packet id, or NULL. */
-struct down_slot *sess_down_alloc(struct sess *s);
+/* Arms the session's timer for its next deadline when that comes earlier
+ * than the armed one. */
 void sess_rearm_timer(struct sess *s);
+/* Frames, decodes and dispatches what waits in the input buffer; negative
+ * when the session closed. */
 int sess_process_input(struct sess *s);
-struct sess *sess_hub_find(struct sess_hub *h, int64_t rowid);
-const struct sub_entry *sess_sub_match(const struct sess *s, const char *topic, size_t len);
-/* Removes subscription j (frees its filter; the last one moves into j). */
-void sess_sub_remove(struct sess *s, size_t j);
 
+/* ---- session_hub.c ---- */
+/* The authenticated Google session of device rowid, or NULL. */
+struct sess *sess_hub_find(struct sess_hub *h, int64_t rowid);
+/* Puts an authenticated session into its personality's map / takes it out
+ * (no-op when it is not in one). */
+void sess_hub_insert(struct sess_hub *h, struct sess *s);
+void sess_hub_remove(struct sess_hub *h, struct sess *s);
+/* Adds a new session to the list of live ones (0 or -ENOMEM) / removes it
+ * (O(1), at s->all_index). */
+int sess_hub_track(struct sess_hub *h, struct sess *s);
+void sess_hub_untrack(struct sess_hub *h, struct sess *s);
+
+/* ---- session_connect.c ---- */
+/* A CONNECT in SESS_WAIT_CONNECT: picks the personality, authenticates and
+ * opens the upstream session. 0 on the way to CONNACK; negative when the
+ * session was refused and closed. */
+int sess_handle_connect(struct sess *s, const struct mqtt_connect *c);
+/* Logs and counts a refused CONNECT, answers it as the personality does
+ * (Google: CONNACK with the reason's code; AWS: no CONNACK) and closes. */
+void sess_refuse(struct sess *s, enum reg_auth_reason reason);
+
+/* ---- session_upstream.c ---- */
+/* Allocates the in-flight tables (sized max_inflight). */
+bool sess_alloc_tables(struct sess *s);
 /* Opens the session's upstream link (client id up_cid) and moves to
  * SESS_UPSTREAM_WAIT with input paused. On failure answers CONNACK 3 and
  * closes; returns a negative errno then. */
 int sess_open_upstream(struct sess *s, const char *up_cid, bool clean_session,
                        const struct mqtt_publish *will);
-/* Logs and counts a refused CONNECT, answers it as the personality does
- * (Google: CONNACK with the reason's code; AWS: no CONNACK) and closes. */
-void sess_refuse(struct sess *s, enum reg_auth_reason reason);
+/* A free device-side delivery slot with a fresh packet id, or NULL. */
+struct down_slot *sess_down_alloc(struct sess *s);
+/* The device PUBACKed packet id pid: frees its delivery slot and acks the
+ * broker (in arrival order) or records the config ack. */
+void sess_handle_device_puback(struct sess *s, uint16_t pid);
+
+/* ---- session_subscribe.c ---- */
+/* SUBSCRIBE / UNSUBSCRIBE from the device; 0, or negative when the
+ * session was closed. */
+int sess_handle_subscribe(struct sess *s, const struct mqtt_subscribe *sub);
+int sess_handle_unsubscribe(struct sess *s, const struct mqtt_subscribe *uns);
+/* The subscription with the highest QoS whose filter matches topic, or NULL. */
+const struct sub_entry *sess_sub_match(const struct sess *s, const char *topic, size_t len);
+/* Removes subscription j (frees its filter; the last one moves into j). */
+void sess_sub_remove(struct sess *s, size_t j);
+
+/* ---- session_publish.c ---- */
+/* A device's PUBLISH. Returns 1 if the packet must wait (in-flight window
+ * full), 0 if handled, negative if the session was closed. */
+int sess_handle_publish(struct sess *s, const struct mqtt_publish *p);
 /* Counts one inbound PUBLISH of payload_len bytes against per-second
  * quotas (<= 0: none). Returns NULL when within them, else the reason word
  * ("rate-limit", "throughput-limit"), logged; the caller closes. */
 const char *sess_rate_over(struct sess *s, size_t payload_len, int max_messages, int max_bytes);
-/* Allocates the in-flight tables (sized max_inflight). */
-bool sess_alloc_tables(struct sess *s);
 
 /* ---- session_aws.c ---- */
 /* CONNECT of a device that presented a client certificate (der, len; the
- * session takes ownership). Same returns as handle_connect. */
+ * session takes ownership). Same returns as sess_handle_connect. */
 int sess_aws_connect(struct sess *s, const struct mqtt_connect *c, uint8_t *der, size_t len);
 /* The PUBLISH's upstream topic into out (and whether it keeps RETAIN), or
  * negative after closing the session (a denied publish disconnects, as AWS
@@ -241,7 +285,7 @@ struct sess *sess_hub_reach(struct sess_hub *h, int64_t device_rowid);
 /* Detaches the device (deleted, blocked) from whichever gateway holds it. */
 void sess_gateway_forget(struct sess_hub *h, int64_t device_rowid);
 
-/* Encodes one packet of at most len bytes into the output buffer; see session.c. */
+/* Asks the transport for a writable callback when output waits. */
 static inline void sess_want_write(struct sess *s)
 {
     if (s->out.len)

@@ -110,6 +110,13 @@ static void on_webui_change(void *ud, enum webui_change what, int64_t rowid)
         sess_hub_aws_policies_changed(G.hub);
 }
 
+/* AWS lifecycle events: QoS 0 on the service link, best effort. */
+static int hook_service_publish(void *ud, const char *topic, const void *data, size_t len)
+{
+    (void)ud;
+    return service_publish(G.service, topic, data, len, 0, NULL, NULL);
+}
+
 static int hook_config_updated(void *ud, int64_t device_rowid)
 {
     (void)ud;
@@ -300,6 +307,7 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
     sc.max_bytes_per_second = cfg->google.max_bytes_per_second;
     sc.aws_max_messages_per_second = cfg->aws.max_messages_per_second;
     sc.aws_max_bytes_per_second = cfg->aws.max_bytes_per_second;
+    sc.service_publish = hook_service_publish;
     sc.connect_timeout = cfg->limits.connect_timeout;
     sc.max_packet = cfg->limits.max_packet_size;
     sc.max_inflight = (size_t)cfg->limits.max_inflight;

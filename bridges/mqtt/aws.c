@@ -42,7 +42,7 @@ static size_t uncounted_prefix(const uint8_t *t, size_t len)
     return slash ? (size_t)(slash - t) + 1 : 0;
 }
 
-int aws_topic_check(const uint8_t *topic, size_t len)
+int aws_topic_check(const uint8_t *topic, size_t len, bool subscribe)
 {
     size_t skip = uncounted_prefix(topic, len);
     size_t slashes = 0;
@@ -59,6 +59,8 @@ int aws_topic_check(const uint8_t *topic, size_t len)
      * reach the broker as a plain device topic. Shared subscriptions would
      * need the prefix mapped inside the $share/GROUP/ form: not supported
      * yet either. */
+    if (subscribe && has_prefix(topic, len, "$aws/events/presence/"))
+        return 0;   /* lifecycle events the daemon publishes */
     if (len > 0 && topic[0] == '$')
         return -EACCES;
     return 0;

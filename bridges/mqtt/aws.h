@@ -27,10 +27,12 @@ uint16_t aws_keepalive(uint16_t requested);
 /* Whether a client id is acceptable: 1..128 bytes, not starting with '$'. */
 bool aws_client_id_ok(const uint8_t *id, size_t len);
 
-/* Checks a PUBLISH topic name or a SUBSCRIBE filter against AWS's limits
- * (the codec already checked MQTT syntax). Returns 0, -EMSGSIZE (too long,
- * too many levels), -EACCES (a reserved $ topic the daemon does not serve). */
-int aws_topic_check(const uint8_t *topic, size_t len);
+/* Checks a PUBLISH topic name or (subscribe) a SUBSCRIBE filter against
+ * AWS's limits (the codec already checked MQTT syntax). Returns 0,
+ * -EMSGSIZE (too long, too many levels), -EACCES (a reserved $ topic the
+ * daemon does not serve; of them a device may only subscribe to the
+ * lifecycle events under $aws/events/). */
+int aws_topic_check(const uint8_t *topic, size_t len, bool subscribe);
 
 /* Device topic or filter -> upstream, NUL-terminated into out. Returns the
  * length, -ENOSPC. */

@@ -101,9 +101,11 @@ void sess_close(struct sess *s, const char *why)
 {
     if (s->state == SESS_CLOSING)
         return;
-    if (s->state == SESS_ACTIVE)
+    if (s->state == SESS_ACTIVE) {
         log_info("session closed peer=%s client_id=\"%s\": %s", s->peer, s->client_id, why);
-    else
+        if (s->pers == SESS_AWS)
+            sess_aws_presence_disconnected(s, "SERVER_INITIATED_DISCONNECT");
+    } else
         log_debug("connection closed peer=%s client_id=\"%s\": %s", s->peer, s->client_id, why);
     s->state = SESS_CLOSING;
     sess_hub_remove(s->hub, s);
@@ -116,8 +118,11 @@ void sess_on_transport_closed(struct sess *s)
 {
     if (!s)
         return;
-    if (s->state == SESS_ACTIVE)
+    if (s->state == SESS_ACTIVE) {
         log_info("session closed peer=%s client_id=\"%s\": connection lost", s->peer, s->client_id);
+        if (s->pers == SESS_AWS)
+            sess_aws_presence_disconnected(s, "CONNECTION_LOST");
+    }
     sess_hub_remove(s->hub, s);
     sess_hub_untrack(s->hub, s);
     end_upstream(s);
@@ -218,6 +223,7 @@ void sess_on_timer(struct sess *s)
         sess_close(s, "token expired");
         return;
     } else if (now >= keepalive_deadline(s)) {
+        s->disc_reason = "MQTT_KEEP_ALIVE_TIMEOUT";
         sess_close(s, "keepalive timeout");
         return;
     } else {
@@ -264,6 +270,7 @@ static int dispatch(struct sess *s, const struct mqtt_packet *pk)
          * devices' DISCONNECT is forwarded upstream so the broker discards
          * it too. */
         s->client_disconnected = true;
+        s->disc_reason = "CLIENT_INITIATED_DISCONNECT";
         sess_close(s, "client disconnected");
         return -ECONNRESET;
     default:
@@ -300,6 +307,7 @@ int sess_process_input(struct sess *s)
                 log_info("malformed packet from peer=%s client_id=\"%s\": %s; closing", s->peer,
                          s->client_id, mqtt_err_name(r));
             }
+            s->disc_reason = "CLIENT_ERROR";
             sess_close(s, "malformed packet");
             break;
         }

@@ -47,6 +47,10 @@ struct sess_config {
     int max_bytes_per_second;       /* Google: device-to-cloud payload per device (512 KB/s) */
     int aws_max_messages_per_second;/* AWS: per connection (100) */
     int aws_max_bytes_per_second;   /* AWS: per connection (512 KB/s) */
+    /* Publishes what the daemon originates (AWS lifecycle events) on the
+     * service link, QoS 0, best effort; may be NULL. */
+    int (*service_publish)(void *ud, const char *topic, const void *data, size_t len);
+    void *service_ud;
 };
 
 /* Counters for /metrics. Refusals are counted by enum reg_auth_reason. */

@@ -7,7 +7,9 @@
  * sessions by client id (a newer connection drops the older one) and the
  * live effects of certificate and policy changes. */
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +36,19 @@ struct sess *sess_hub_find_aws(struct sess_hub *h, const char *client_id)
     return NULL;
 }
 
+bool sess_aws_newer_exists(const struct sess *s)
+{
+    const struct sess_hub *h = s->hub;
+    /* Rare (upstream loss only), so a walk over every session is fine. */
+    for (size_t i = 0; i < h->n_all; i++) {
+        const struct sess *o = h->all[i];
+        if (o != s && o->pers == SESS_AWS && o->aws && o->state == SESS_UPSTREAM_WAIT &&
+            strcmp(o->aws->client_id, s->aws->client_id) == 0)
+            return true;
+    }
+    return false;
+}
+
 void sess_hub_insert_aws(struct sess_hub *h, struct sess *s)
 {
     size_t b = aws_bucket(s->aws->client_id);
@@ -54,6 +69,72 @@ void sess_hub_remove_aws(struct sess_hub *h, struct sess *s)
     s->in_hub = false;
 }
 
+static void source_ip(const char *peer, char *out, size_t cap);
+
+/* ---- lifecycle events ---- */
+
+/* Publishes one presence event; best effort (AWS says they may be lost,
+ * late or duplicated). Client ids holding '+' or '#' get none (AWS). */
+static void presence(struct sess *s, const char *kind, json_t *j)
+{
+    const struct sess_config *cfg = &s->hub->cfg;
+    char topic[512];
+    char *text;
+
+    if (!j)
+        return;
+    if (cfg->service_publish && !strpbrk(s->aws->client_id, "+#") &&
+        snprintf(topic, sizeof(topic), "%s$aws/events/presence/%s/%s", cfg->aws_prefix, kind,
+                 s->aws->client_id) < (int)sizeof(topic) &&
+        (text = json_dumps(j, JSON_COMPACT))) {
+        if (cfg->service_publish(cfg->service_ud, topic, text, strlen(text)) < 0)
+            log_debug("lifecycle event %s for client_id=\"%s\" dropped (service link busy)", kind,
+                      s->client_id);
+        free(text);
+    }
+    json_decref(j);
+}
+
+void sess_aws_presence_connected(struct sess *s)
+{
+    uint8_t r[16];
+    char ip[64];
+
+    /* A random (version 4) UUID names the session in both its events. */
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+        memset(r, 0, sizeof(r));
+    r[6] = (uint8_t)((r[6] & 0x0f) | 0x40);
+    r[8] = (uint8_t)((r[8] & 0x3f) | 0x80);
+    snprintf(s->session_uuid, sizeof(s->session_uuid),
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
+             r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
+             r[15]);
+    s->presence_version = ++s->hub->presence_version;
+    source_ip(s->peer, ip, sizeof(ip));
+    presence(s, "connected",
+             json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:I}", "clientId", s->aws->client_id,
+                       "timestamp", (json_int_t)(time_now_unix_us() / 1000), "eventType",
+                       "connected", "sessionIdentifier", s->session_uuid, "principalIdentifier",
+                       s->aws->cert_id, "ipAddress", ip, "versionNumber",
+                       (json_int_t)s->presence_version));
+}
+
+void sess_aws_presence_disconnected(struct sess *s, const char *fallback)
+{
+    const char *reason = s->disc_reason ? s->disc_reason : fallback;
+
+    if (!s->aws || !s->session_uuid[0])
+        return;     /* never announced as connected */
+    presence(s, "disconnected",
+             json_pack("{s:s, s:I, s:s, s:b, s:s, s:s, s:s, s:I}", "clientId", s->aws->client_id,
+                       "timestamp", (json_int_t)(time_now_unix_us() / 1000), "eventType",
+                       "disconnected", "clientInitiatedDisconnect",
+                       strcmp(reason, "CLIENT_INITIATED_DISCONNECT") == 0, "sessionIdentifier",
+                       s->session_uuid, "principalIdentifier", s->aws->cert_id, "disconnectReason",
+                       reason, "versionNumber", (json_int_t)s->presence_version));
+    s->session_uuid[0] = '\0';
+}
+
 /* ---- live effects ---- */
 
 static int recheck(struct sess *s, const char *what)
@@ -64,6 +145,9 @@ static int recheck(struct sess *s, const char *what)
         return 0;   /* a store error keeps the old decision rather than kick everyone */
     log_info("session closed peer=%s client_id=\"%s\": %s reason=%s", s->peer, s->client_id, what,
              reg_auth_reason_word(r));
+    /* A certificate taken away is the server's doing; a policy that no
+     * longer allows the connection is an authorization failure. */
+    s->disc_reason = r == REG_AUTH_NOT_AUTHORIZED ? "FORBIDDEN_ACCESS" : "SERVER_INITIATED_DISCONNECT";
     sess_close(s, what);
     return 1;
 }
@@ -148,7 +232,7 @@ int sess_aws_connect(struct sess *s, const struct mqtt_connect *c, uint8_t *der,
          * allow it now, as AWS checks it at CONNECT. */
         char res[AWS_MAX_TOPIC + 64];
         size_t rl;
-        bool ok = aws_topic_check(c->will_topic.p, c->will_topic.len) == 0 &&
+        bool ok = aws_topic_check(c->will_topic.p, c->will_topic.len, false) == 0 &&
                   c->will_payload.len <= AWS_MAX_PAYLOAD &&
                   resource("topic", c->will_topic.p, c->will_topic.len, res, sizeof(res), &rl) &&
                   reg_aws_allows(s->aws, AWS_ACT_PUBLISH, res, rl) &&
@@ -197,7 +281,7 @@ int sess_aws_publish_topic(struct sess *s, const struct mqtt_publish *p, char *o
     size_t rl;
     const char *why = NULL;
 
-    int e = aws_topic_check(p->topic.p, p->topic.len);
+    int e = aws_topic_check(p->topic.p, p->topic.len, false);
     if (e == -EMSGSIZE)
         why = "topic over AWS's limits (256 bytes, 7 slashes)";
     else if (e < 0)
@@ -215,6 +299,7 @@ int sess_aws_publish_topic(struct sess *s, const struct mqtt_publish *p, char *o
                  "AWS does",
                  s->peer, s->client_id, log_escape(esc, sizeof(esc), p->topic.p, p->topic.len),
                  why);
+        s->disc_reason = e < 0 || p->payload.len > AWS_MAX_PAYLOAD ? "CLIENT_ERROR" : "FORBIDDEN_ACCESS";
         sess_close(s, why);
         return -EACCES;
     }
@@ -233,7 +318,7 @@ int sess_aws_subscribe_filter(struct sess *s, const struct mqtt_topic_qos *f, ch
     size_t rl;
     const char *why = NULL;
 
-    if (aws_topic_check(f->filter.p, f->filter.len) < 0)
+    if (aws_topic_check(f->filter.p, f->filter.len, true) < 0)
         why = "over AWS's limits or reserved";
     else if (!resource("topicfilter", f->filter.p, f->filter.len, res, sizeof(res), &rl) ||
              !reg_aws_allows(s->aws, AWS_ACT_SUBSCRIBE, res, rl))

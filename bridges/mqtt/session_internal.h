@@ -111,6 +111,11 @@ struct sess {
     struct reg_aws_auth *aws;        /* owned; AWS sessions only */
     bool client_disconnected;        /* the device sent DISCONNECT (AWS: forwarded upstream) */
     bool resumed;                    /* AWS: a persistent session the broker resumed */
+    /* AWS lifecycle: why the session ends (disconnectReason; NULL: the
+     * default of where it ends), and the ids its two events share. */
+    const char *disc_reason;
+    uint64_t presence_version;
+    char session_uuid[37];
     struct reg_google_auth auth;
     bool authenticated;
     struct google_ident ident;
@@ -161,6 +166,7 @@ struct sess_hub {
     struct sess *buckets[HUB_BUCKETS];   /* authenticated Google sessions by device rowid */
     struct sess *aws_buckets[HUB_BUCKETS]; /* authenticated AWS sessions by client id */
     struct reg_aws_env aws_env;          /* points into cfg */
+    uint64_t presence_version;           /* AWS versionNumber: grows with every connect */
     size_t n_all;
     struct sess **all;                   /* every live session, for close_all */
     size_t all_cap;
@@ -253,7 +259,15 @@ int sess_aws_subscribe_filter(struct sess *s, const struct mqtt_topic_qos *f, ch
  * subscription, iot:Receive denied). */
 int sess_aws_delivery(struct sess *s, const struct mqtt_publish *p, char *out, size_t cap,
                       const struct sub_entry **ret_sub);
+/* AWS lifecycle events [aws-iot-core.md 3.11]: $aws/events/presence/
+ * connected|disconnected/CLIENTID, published under the AWS prefix on the
+ * service link. disconnected uses s->disc_reason, else fallback. */
+void sess_aws_presence_connected(struct sess *s);
+void sess_aws_presence_disconnected(struct sess *s, const char *fallback);
 struct sess *sess_hub_find_aws(struct sess_hub *h, const char *client_id);
+/* Whether a newer connection with s's client id is being set up (it takes
+ * the broker session over before its own CONNACK). */
+bool sess_aws_newer_exists(const struct sess *s);
 void sess_hub_insert_aws(struct sess_hub *h, struct sess *s);
 void sess_hub_remove_aws(struct sess_hub *h, struct sess *s);
 

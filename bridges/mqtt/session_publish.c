@@ -123,6 +123,7 @@ static int publish_aws(struct sess *s, const struct mqtt_publish *p)
     const char *over = sess_rate_over(s, p->payload.len, s->hub->cfg.aws_max_messages_per_second,
                                       s->hub->cfg.aws_max_bytes_per_second);
     if (over) {
+        s->disc_reason = "THROTTLED";
         sess_close(s, over);
         return -EBUSY;
     }

@@ -55,6 +55,7 @@ int sess_handle_subscribe(struct sess *s, const struct mqtt_subscribe *sub)
 
     if (s->pers == SESS_AWS && sub->count > AWS_MAX_FILTERS_PER_SUBSCRIBE) {
         /* AWS: at most 8 filters per SUBSCRIBE [aws-iot-core.md 3.8]. */
+        s->disc_reason = "CLIENT_ERROR";
         sess_close(s, "more than 8 filters in one SUBSCRIBE (AWS limit)");
         return -EPROTO;
     }

@@ -57,9 +57,11 @@ static void on_up_connack(void *ud, uint8_t rc, bool session_present)
         if (old && old != s) {
             log_info("session replaced peer=%s client_id=\"%s\" by a new connection from %s",
                      old->peer, old->client_id, s->peer);
+            old->disc_reason = "DUPLICATE_CLIENTID";
             sess_close(old, "replaced by a new connection with the same client id");
         }
         sess_hub_insert(s->hub, s);
+        sess_aws_presence_connected(s);
         s->resumed = session_present && s->aws->persistent;
         /* Persistent sessions live in the broker as the upstream session
          * (same clean-session flag), so its session-present is the answer. */
@@ -103,7 +105,11 @@ static void on_up_closed(void *ud, int err)
         sess_send_connack(s, MQTT_CONNACK_UNAVAILABLE);
         sess_close(s, "upstream unavailable");
     } else if (s->state == SESS_ACTIVE) {
-        /* No queue lives in the daemon: the device reconnects and resends. */
+        /* No queue lives in the daemon: the device reconnects and resends.
+         * The broker also ends an upstream session when a newer one takes
+         * its client id: for AWS that is the duplicate-client-id case. */
+        s->disc_reason = s->pers == SESS_AWS && sess_aws_newer_exists(s) ? "DUPLICATE_CLIENTID"
+                                                                       : "SERVER_ERROR";
         sess_close(s, "upstream session lost");
     }
 }

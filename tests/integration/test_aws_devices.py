@@ -476,3 +476,48 @@ def test_payload_limit_128k(env):
         assert dev.publish_acked("big/ok", b"x" * (128 * 1024), qos=1)
         dev.publish("big/over", b"x" * (128 * 1024 + 1), qos=1)
         assert dev.wait_closed()
+
+
+def test_lifecycle_presence_events(env):
+    """$aws/events/presence/connected|disconnected/CLIENTID with AWS's
+    fields, seen by a device subscribed to them (policy-checked like any
+    filter) and by a backend under aws/$aws/... on the broker."""
+    d, iot, base = env
+    cert = awshelp.new_cert(iot, base, policy_doc=device_policy())
+    cid = helpers.unique_id("life")
+    with backend(d, "aws/$aws/events/presence/#") as be, device(d, cert) as watcher:
+        assert watcher.subscribe_wait("$aws/events/presence/+/" + cid, qos=1) == [1]
+        with device(d, cert, client_id=cid):
+            pass                                            # DISCONNECT
+        with device(d, cert, client_id=cid) as dev:
+            dev.c.socket().shutdown(2)                      # vanish
+            dev.wait_closed()
+        first, second = (device(d, cert, client_id=cid) for _ in range(2))
+        with first:
+            with second:                                    # the newer one wins
+                pass
+
+        def events():
+            return [json.loads(p) for t, p, q in list(watcher.messages)]
+
+        helpers.wait_for(lambda: len(events()) >= 8, helpers.T_DELIVER, "8 presence events")
+        ev = events()
+        kinds = [(e["eventType"], e.get("disconnectReason")) for e in ev]
+        assert ("disconnected", "CLIENT_INITIATED_DISCONNECT") in kinds
+        assert ("disconnected", "CONNECTION_LOST") in kinds
+        assert ("disconnected", "DUPLICATE_CLIENTID") in kinds
+        con = [e for e in ev if e["eventType"] == "connected"]
+        assert len(con) >= 4
+        for e in ev:
+            assert e["clientId"] == cid and e["principalIdentifier"] == cert.id
+            assert len(e["sessionIdentifier"]) == 36 and isinstance(e["timestamp"], int)
+        c0 = con[0]
+        assert c0["ipAddress"] == "127.0.0.1"
+        # A connect and its disconnect share session id and version number.
+        d0 = [e for e in ev if e["eventType"] == "disconnected"
+              and e["sessionIdentifier"] == c0["sessionIdentifier"]][0]
+        assert d0["versionNumber"] == c0["versionNumber"] and d0["clientInitiatedDisconnect"] is True
+        assert any(m[0] == "aws/$aws/events/presence/connected/" + cid for m in be.messages)
+        # Devices cannot publish events themselves.
+        watcher.publish("$aws/events/presence/connected/" + cid, b"{}", qos=1)
+        assert watcher.wait_closed()

@@ -37,16 +37,19 @@ int main(void)
     /* Limits: 256 bytes, 7 slashes. */
     char t[400];
     memset(t, 'x', sizeof(t));
-    CHECK_EQ(aws_topic_check((const uint8_t *)t, 256), 0);
-    CHECK_EQ(aws_topic_check((const uint8_t *)t, 257), -EMSGSIZE);
-    CHECK_EQ(aws_topic_check(S("a/b/c/d/e/f/g/h")), 0);
-    CHECK_EQ(aws_topic_check(S("a/b/c/d/e/f/g/h/i")), -EMSGSIZE);
-    CHECK_EQ(aws_topic_check(S("a/b/c/d/e/f/g/#")), 0);
+    CHECK_EQ(aws_topic_check((const uint8_t *)t, 256, false), 0);
+    CHECK_EQ(aws_topic_check((const uint8_t *)t, 257, false), -EMSGSIZE);
+    CHECK_EQ(aws_topic_check(S("a/b/c/d/e/f/g/h"), false), 0);
+    CHECK_EQ(aws_topic_check(S("a/b/c/d/e/f/g/h/i"), false), -EMSGSIZE);
+    CHECK_EQ(aws_topic_check(S("a/b/c/d/e/f/g/#"), true), 0);
     /* Reserved topics are not device topics (served by the daemon later). */
-    CHECK_EQ(aws_topic_check(S("$aws/things/t/shadow/update")), -EACCES);
-    CHECK_EQ(aws_topic_check(S("$SYS/broker")), -EACCES);
-    /* The Basic Ingest prefix does not count towards the slashes. */
-    CHECK_EQ(aws_topic_check(S("$aws/rules/r/a/b/c/d/e/f/g/h")), -EACCES);
+    CHECK_EQ(aws_topic_check(S("$aws/things/t/shadow/update"), false), -EACCES);
+    CHECK_EQ(aws_topic_check(S("$aws/things/t/shadow/update/accepted"), true), -EACCES);
+    CHECK_EQ(aws_topic_check(S("$SYS/broker"), true), -EACCES);
+    CHECK_EQ(aws_topic_check(S("$aws/rules/r/a/b/c/d/e/f/g/h"), false), -EACCES);
+    /* Lifecycle events: subscribe only. */
+    CHECK_EQ(aws_topic_check(S("$aws/events/presence/connected/+"), true), 0);
+    CHECK_EQ(aws_topic_check(S("$aws/events/presence/connected/d1"), false), -EACCES);
 
     /* The upstream map and back. */
     char out[64];

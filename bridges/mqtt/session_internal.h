@@ -238,10 +238,6 @@ void sess_sub_remove(struct sess *s, size_t j);
 /* A device's PUBLISH. Returns 1 if the packet must wait (in-flight window
  * full), 0 if handled, negative if the session was closed. */
 int sess_handle_publish(struct sess *s, const struct mqtt_publish *p);
-/* Counts one inbound PUBLISH of payload_len bytes against per-second
- * quotas (<= 0: none). Returns NULL when within them, else the reason word
- * ("rate-limit", "throughput-limit"), logged; the caller closes. */
-const char *sess_rate_over(struct sess *s, size_t payload_len, int max_messages, int max_bytes);
 
 /* ---- session_aws.c ---- */
 /* CONNECT of a device that presented a client certificate (der, len; the

@@ -51,7 +51,10 @@ static int route_publish(struct sess *s, const struct mqtt_publish *p, enum goog
     return n < 0 || (size_t)n >= cap ? tl : n;
 }
 
-const char *sess_rate_over(struct sess *s, size_t payload_len, int max_messages, int max_bytes)
+/* Counts one inbound PUBLISH of payload_len bytes against per-second
+ * quotas (<= 0: none). Returns NULL when within them, else the reason word
+ * ("rate-limit", "throughput-limit"), logged; the caller closes. */
+static const char *rate_over(struct sess *s, size_t payload_len, int max_messages, int max_bytes)
 {
     int64_t now = time_now_mono_ms();
     /* Fixed one-second windows: simple, and a burst can reach at most
@@ -120,7 +123,7 @@ static int publish_aws(struct sess *s, const struct mqtt_publish *p)
         return tl;
     /* AWS: 100 publishes/s and 512 KB/s per connection; its lifecycle
      * events name THROTTLED among the reasons it disconnects a client. */
-    const char *over = sess_rate_over(s, p->payload.len, s->hub->cfg.aws_max_messages_per_second,
+    const char *over = rate_over(s, p->payload.len, s->hub->cfg.aws_max_messages_per_second,
                                       s->hub->cfg.aws_max_bytes_per_second);
     if (over) {
         s->disc_reason = "THROTTLED";
@@ -212,7 +215,7 @@ int sess_handle_publish(struct sess *s, const struct mqtt_publish *p)
         if (!up_find(s, 0))
             return 1;   /* window full: wait for the broker's acks */
     }
-    const char *over = sess_rate_over(s, p->payload.len, s->hub->cfg.max_messages_per_second,
+    const char *over = rate_over(s, p->payload.len, s->hub->cfg.max_messages_per_second,
                                       s->hub->cfg.max_bytes_per_second);
     if (over) {
         /* Google never said what it did over a quota: close with

@@ -14,6 +14,7 @@
 #include "bridges/http/devhttp.h"
 #include "bridges/mqtt/listener.h"
 #include "bridges/mqtt/session.h"
+#include "bridges/upstream/retained.h"
 #include "bridges/upstream/service.h"
 #include "bridges/upstream/upstream.h"
 #include "common/log.h"
@@ -21,16 +22,24 @@
 #include "daemon/metrics.h"
 #include "daemon/ports.h"
 #include "db/db.h"
+#include "bridges/mqtt/aws.h"
+#include "registry/aws_cert.h"
+#include "registry/reg_aws_shadow.h"
 #include "registry/reg_jwt.h"
 #include "webui/admin.h"
 
 #define SHUTDOWN_GRACE_MS 3000
 
 static struct {
+    char aws_prefix[128];
     struct lws_context *ctx;
     struct db *db;
     struct sess_hub *hub;
     struct service_link *service;
+    struct aws_issuer *aws_issuer;      /* the dev CA, for fleet provisioning */
+    struct lws_vhost *upstream_vh;
+    struct upstream_params service_params;  /* strings borrowed from the config */
+    struct retained_req *retained;      /* reads of retained messages in flight */
     lws_sorted_usec_list_t flush_sul;
     lws_sorted_usec_list_t shutdown_sul;
     bool stopping;
@@ -60,6 +69,8 @@ static void on_flush(lws_sorted_usec_list_t *sul)
         lws_sul_schedule(G.ctx, 0, sul, on_flush, 1000 * LWS_US_PER_MS);
 }
 
+static void retained_cancel_all(void);
+
 static void on_shutdown_tick(lws_sorted_usec_list_t *sul)
 {
     int64_t elapsed = time_now_mono_ms() - G.stop_started;
@@ -76,6 +87,7 @@ static void on_shutdown_tick(lws_sorted_usec_list_t *sul)
         log_err("store: final flush failed: %s", db_last_error(G.db));
     listener_quiesce();
     /* Upstream links must be gone before the context is destroyed. */
+    retained_cancel_all();
     devhttp_fini();
     service_link_free(G.service);
     G.service = NULL;
@@ -110,11 +122,177 @@ static void on_webui_change(void *ud, enum webui_change what, int64_t rowid)
         sess_hub_aws_policies_changed(G.hub);
 }
 
-/* AWS lifecycle events: QoS 0 on the service link, best effort. */
-static int hook_service_publish(void *ud, const char *topic, const void *data, size_t len)
+/* What sessions originate (AWS lifecycle events, shadow responses). */
+static int hook_service_publish(void *ud, const char *topic, const void *data, size_t len,
+                                int qos)
 {
     (void)ud;
-    return service_publish(G.service, topic, data, len, 0, NULL, NULL);
+    return service_publish(G.service, topic, data, len, (uint8_t)qos, NULL, NULL);
+}
+
+/* ---- AWS Device Shadows: REST, backends on the broker ---- */
+
+static int shadow_publish(void *ud, const char *topic, const void *data, size_t len)
+{
+    (void)ud;
+    return service_publish(G.service, topic, data, len, 1, NULL, NULL);
+}
+
+static int hook_aws_shadow(void *ud, const char *thing, const char *shadow, int op,
+                           const void *payload, size_t len, bool rest,
+                           struct reg_shadow_reply *out)
+{
+    const struct reg_shadow_ctx ctx = {
+        .db = G.db, .prefix = G.aws_prefix, .publish = shadow_publish,
+    };
+    (void)ud;
+    return reg_aws_shadow_serve(&ctx, thing, shadow, (enum reg_shadow_op)op, payload, len, rest,
+                                time_now_unix_us(), out);
+}
+
+static int hook_aws_publish(void *ud, const char *topic, const void *data, size_t len, int qos,
+                            bool retain, void (*done)(void *req, int err), void *req)
+{
+    char up[1400];
+    (void)ud;
+    if (aws_map_up(G.aws_prefix, (const uint8_t *)topic, strlen(topic), up, sizeof(up)) < 0)
+        return -EINVAL;
+    return service_publish_full(G.service, up, data, len, (uint8_t)qos, retain, NULL, 0, done,
+                                req);
+}
+
+/* A backend's shadow request on the broker ({aws_prefix}$aws/things/T/
+ * shadow[/name/N]/OP), which the shared subscription hands to exactly one
+ * daemon (DESIGN.md "Scale out"). Served as a device's request is. */
+static void on_backend_shadow_request(void *ud, const struct mqtt_publish *p)
+{
+    char thing[AWS_SHADOW_MAX_THING_NAME + 1], shadow[AWS_SHADOW_MAX_SHADOW_NAME + 1];
+    const uint8_t *t;
+    size_t tl;
+    enum reg_shadow_op op;
+    struct reg_shadow_reply reply = { 0 };
+
+    (void)ud;
+    if (!aws_map_down(G.aws_prefix, p->topic.p, p->topic.len, &t, &tl) ||
+        reg_aws_shadow_topic(t, tl, thing, shadow, &op) < 0)
+        return;
+    int r = hook_aws_shadow(NULL, thing, shadow, (int)op, p->payload.p, p->payload.len, false,
+                            &reply);
+    if (r < 0)
+        log_err("shadow request from the broker for thing \"%s\" failed: %s", thing,
+                strerror(-r));
+    reg_shadow_reply_clear(&reply);
+}
+
+static int subscribe_backend_requests(void)
+{
+    static const char *const tails[] = {
+        "$aws/things/+/shadow/get", "$aws/things/+/shadow/update",
+        "$aws/things/+/shadow/delete", "$aws/things/+/shadow/name/+/get",
+        "$aws/things/+/shadow/name/+/update", "$aws/things/+/shadow/name/+/delete",
+    };
+    char buf[6][300];
+    const char *filters[6];
+    for (size_t i = 0; i < 6; i++) {
+        snprintf(buf[i], sizeof(buf[i]), "$share/iotcored/%s%s", G.aws_prefix, tails[i]);
+        filters[i] = buf[i];
+    }
+    return service_subscribe(G.service, filters, 6, on_backend_shadow_request, NULL);
+}
+
+/* ---- retained messages (GetRetainedMessage, ListRetainedMessages) ---- */
+
+#define RETAINED_MAX_MSGS 10000
+#define RETAINED_MAX_BYTES (64u * 1024 * 1024)
+#define RETAINED_TIMEOUT_MS 5000
+
+struct retained_req {
+    struct retained_req *next;
+    struct retained_read *rr;
+    void (*done)(void *req, int err, const struct api_retained *msgs, size_t n);
+    void *req;
+};
+
+static void retained_unlink(struct retained_req *q)
+{
+    for (struct retained_req **pp = &G.retained; *pp; pp = &(*pp)->next)
+        if (*pp == q) {
+            *pp = q->next;
+            return;
+        }
+}
+
+static void on_retained(void *ud, int err, const struct retained_msg *msgs, size_t n)
+{
+    struct retained_req *q = ud;
+    struct api_retained *out = n ? calloc(n, sizeof(*out)) : NULL;
+    size_t k = 0;
+
+    retained_unlink(q);
+    if (n && !out)
+        err = -ENOMEM;
+    for (size_t i = 0; err == 0 && i < n; i++) {
+        const uint8_t *t;
+        size_t tl;
+        /* Device topics: the prefix comes off (the filter kept us under it). */
+        if (!aws_map_down(G.aws_prefix, (const uint8_t *)msgs[i].topic, strlen(msgs[i].topic), &t,
+                          &tl))
+            continue;
+        out[k++] = (struct api_retained){ (const char *)t, msgs[i].payload, msgs[i].len,
+                                          msgs[i].qos };
+    }
+    q->done(q->req, err, err == 0 ? out : NULL, err == 0 ? k : 0);
+    free(out);
+    free(q);
+}
+
+static int hook_aws_retained(void *ud, const char *filter,
+                             void (*done)(void *req, int err, const struct api_retained *msgs,
+                                          size_t n),
+                             void *req)
+{
+    char up[1400];
+    struct retained_req *q;
+    (void)ud;
+
+    if (aws_map_up(G.aws_prefix, (const uint8_t *)filter, strlen(filter), up, sizeof(up)) < 0)
+        return -EINVAL;
+    q = calloc(1, sizeof(*q));
+    if (!q)
+        return -ENOMEM;
+    q->done = done;
+    q->req = req;
+    int r = retained_read(G.upstream_vh, &G.service_params, up, RETAINED_MAX_MSGS,
+                          RETAINED_MAX_BYTES, RETAINED_TIMEOUT_MS, on_retained, q, &q->rr);
+    if (r < 0) {
+        free(q);
+        return r;
+    }
+    q->next = G.retained;
+    G.retained = q;
+    return 0;
+}
+
+static void hook_aws_retained_cancel(void *ud, void *req)
+{
+    (void)ud;
+    for (struct retained_req *q = G.retained; q; q = q->next)
+        if (q->req == req) {
+            retained_unlink(q);
+            retained_cancel(q->rr);
+            free(q);
+            return;
+        }
+}
+
+static void retained_cancel_all(void)
+{
+    while (G.retained) {
+        struct retained_req *q = G.retained;
+        G.retained = q->next;
+        retained_cancel(q->rr);
+        free(q);
+    }
 }
 
 static int hook_config_updated(void *ud, int64_t device_rowid)
@@ -286,6 +464,14 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
         rc = -EIO;
         goto out;
     }
+    snprintf(G.aws_prefix, sizeof(G.aws_prefix), "%s", cfg->upstream.aws_prefix);
+    G.upstream_vh = upstream_vh;
+    G.service_params = sp;
+    if (subscribe_backend_requests() < 0) {
+        log_err("cannot subscribe the service link to backend shadow requests");
+        rc = -ENOMEM;
+        goto out;
+    }
 
     struct sess_config sc;
     memset(&sc, 0, sizeof(sc));
@@ -308,6 +494,9 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
     sc.aws_max_messages_per_second = cfg->aws.max_messages_per_second;
     sc.aws_max_bytes_per_second = cfg->aws.max_bytes_per_second;
     sc.service_publish = hook_service_publish;
+    if (aws_issuer_load(pki->ca_cert, pki->ca_key, &G.aws_issuer) < 0)
+        log_warn("the CA (%s) cannot issue certificates: fleet provisioning is off", pki->ca_cert);
+    sc.aws_issuer = G.aws_issuer;
     sc.connect_timeout = cfg->limits.connect_timeout;
     sc.max_packet = cfg->limits.max_packet_size;
     sc.max_inflight = (size_t)cfg->limits.max_inflight;
@@ -350,6 +539,10 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
         .command_target = hook_command_target,
         .publish = hook_publish,
         .publish_cancel = hook_publish_cancel,
+        .aws_shadow = hook_aws_shadow,
+        .aws_publish = hook_aws_publish,
+        .aws_retained = hook_aws_retained,
+        .aws_retained_cancel = hook_aws_retained_cancel,
         .google_prefix = cfg->upstream.google_prefix,
         .aws_keys = aws_keys,
         .n_aws_keys = n_aws_keys,
@@ -408,6 +601,7 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
     while (lws_service(G.ctx, 0) >= 0 && !G.stopping)
         ;
 out:
+    retained_cancel_all();
     devhttp_fini();
     service_link_free(G.service);
     G.service = NULL;
@@ -417,6 +611,8 @@ out:
     listener_fini();
     sess_hub_free(G.hub);
     G.hub = NULL;
+    aws_issuer_free(G.aws_issuer);
+    G.aws_issuer = NULL;
     if (rc == 0)
         log_info("iotcored stopped");
     return rc;

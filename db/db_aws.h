@@ -204,3 +204,107 @@ int db_aws_principal_thing_count(struct db *db, const char *principal, int64_t *
 int db_aws_setting_get(struct db *db, const char *key, char *out, size_t cap);
 int db_aws_setting_set(struct db *db, const char *key, const char *value);
 int db_aws_setting_delete(struct db *db, const char *key);
+
+/* ---- device shadows (migration 0004) ---- */
+/* Shadows are keyed by thing name and shadow name ("" = the classic
+ * shadow) and hold registry/aws_shadow.h's stored form as text. The store
+ * checks lengths only; the names' syntax is the caller's. */
+#define DB_AWS_SHADOW_NAME_MAX 65       /* 64 + NUL */
+
+/* *ret_text (malloc'd, NUL-terminated) and *ret_len, *ret_modified_us (may
+ * be NULL). -ENOENT when no row was ever written. */
+int db_aws_shadow_get(struct db *db, const char *thing, const char *shadow, char **ret_text,
+                      size_t *ret_len, int64_t *ret_modified_us);
+/* Inserts or replaces the row. present: whether the shadow exists (the
+ * stored form's "exists"). */
+int db_aws_shadow_put(struct db *db, const char *thing, const char *shadow, const char *text,
+                      size_t len, bool present, int64_t modified_us);
+/* The names of the thing's present named shadows in name order, after
+ * `after` ("" = from the start), at most limit (<= 0: all). */
+int db_aws_shadow_list_names(struct db *db, const char *thing, const char *after, int limit,
+                             int (*cb)(void *ud, const char *name), void *ud);
+
+/* ---- provisioning templates (migration 0004) ---- */
+/* Fleet provisioning and JITP templates with their versions, under AWS's
+ * rules: version 1 (the default) is made with the template, at most
+ * DB_AWS_MAX_TEMPLATE_VERSIONS versions, ids never reused, the default
+ * version cannot be deleted; deleting a template deletes its versions.
+ * Every change sets the template's modified_us. The store checks lengths
+ * and presence only; the names' syntax, the type's value and the body's
+ * meaning are the caller's. */
+#define DB_AWS_TEMPLATE_NAME_MAX 37     /* [0-9A-Za-z_-]{1,36} + NUL */
+#define DB_AWS_TEMPLATE_TYPE_MAX 32     /* FLEET_PROVISIONING or JITP */
+#define DB_AWS_MAX_TEMPLATE_VERSIONS 5  /* AWS: at most 5 versions per template */
+
+struct db_aws_template {
+    int64_t rowid;
+    char name[DB_AWS_TEMPLATE_NAME_MAX];
+    char template_id[40];               /* UUID text, set by the caller */
+    char *description;                  /* owned; read as "" when none, never NULL */
+    bool enabled;
+    char *role_arn;                     /* owned: provisioningRoleArn; read never NULL */
+    char type[DB_AWS_TEMPLATE_TYPE_MAX];
+    char *pre_hook_json;                /* owned: preProvisioningHook object text, or NULL */
+    int64_t default_version;
+    int64_t created_us;
+    int64_t modified_us;
+};
+struct db_aws_template_version {
+    int64_t template_rowid;
+    int64_t version;                    /* 1, 2, ... never reused */
+    char *body;                         /* owned, never NULL after a read */
+    int64_t created_us;
+};
+/* Free the owned fields and zero the struct; NULL-safe. */
+void db_aws_template_clear(struct db_aws_template *t);
+void db_aws_template_version_clear(struct db_aws_template_version *v);
+
+/* Creates the template (name, template_id, description, enabled,
+ * role_arn, type, pre_hook_json from t; NULL description or role_arn
+ * store "") with version 1 holding body as its default. Sets t->rowid,
+ * default_version 1, created_us and modified_us = now_us. -EEXIST when
+ * the name is taken; -EINVAL for an empty name or type or a NULL body. */
+int db_aws_template_insert(struct db *db, struct db_aws_template *t, const char *body,
+                           int64_t now_us);
+/* -ENOENT when no template has that name. On success the caller clears
+ * *ret. */
+int db_aws_template_get(struct db *db, const char *name, struct db_aws_template *ret);
+/* Stores description, enabled, role_arn, pre_hook_json (NULL: none) and
+ * default_version of the template t->rowid; modified_us = now_us.
+ * -ENOENT when the template or that version does not exist (nothing
+ * changes then). */
+int db_aws_template_update(struct db *db, const struct db_aws_template *t, int64_t now_us);
+/* Deletes the template with all its versions. -ENOENT. */
+int db_aws_template_delete(struct db *db, int64_t rowid);
+/* Templates with rowid > after_rowid in rowid order, at most limit (<= 0:
+ * all). */
+int db_aws_template_list(struct db *db, int64_t after_rowid, int limit,
+                         int (*cb)(const struct db_aws_template *t, void *ud), void *ud);
+
+/* Adds the next version (the default when set_default). -E2BIG when the
+ * template already has DB_AWS_MAX_TEMPLATE_VERSIONS versions; -ENOENT
+ * when there is no such template. *ret_version (may be NULL) set on
+ * success. */
+int db_aws_template_version_add(struct db *db, int64_t template_rowid, const char *body,
+                                bool set_default, int64_t now_us, int64_t *ret_version);
+/* -ENOENT. On success the caller clears *ret. */
+int db_aws_template_version_get(struct db *db, int64_t template_rowid, int64_t version,
+                                struct db_aws_template_version *ret);
+/* -EBUSY for the default version; -ENOENT when the template or the
+ * version does not exist. */
+int db_aws_template_version_delete(struct db *db, int64_t template_rowid, int64_t version,
+                                   int64_t now_us);
+/* Versions above after_version (0 = from the first) in version order, at
+ * most limit (<= 0: all). */
+int db_aws_template_version_list(struct db *db, int64_t template_rowid, int64_t after_version,
+                                 int limit,
+                                 int (*cb)(const struct db_aws_template_version *v, void *ud),
+                                 void *ud);
+
+/* What a provisioning request needs of the template called name, in one
+ * read: its default version's body (*ret_body, malloc'd, NUL-terminated,
+ * the caller frees it), whether it is enabled, and its type (ret_type,
+ * DB_AWS_TEMPLATE_TYPE_MAX bytes). ret_enabled and ret_type may be NULL.
+ * -ENOENT when no template has that name; outputs untouched on failure. */
+int db_aws_template_get_default_body(struct db *db, const char *name, char **ret_body,
+                                     bool *ret_enabled, char ret_type[DB_AWS_TEMPLATE_TYPE_MAX]);

@@ -127,6 +127,22 @@ enum db_stmt {
     DB_ST_AWS_SETTING_GET,
     DB_ST_AWS_SETTING_SET,
     DB_ST_AWS_SETTING_DELETE,
+    DB_ST_AWS_SHADOW_GET,
+    DB_ST_AWS_SHADOW_PUT,
+    DB_ST_AWS_SHADOW_NAMES,
+    DB_ST_AWS_TMPL_INSERT,
+    DB_ST_AWS_TMPL_GET,
+    DB_ST_AWS_TMPL_UPDATE,
+    DB_ST_AWS_TMPL_DELETE,
+    DB_ST_AWS_TMPL_LIST,
+    DB_ST_AWS_TMPL_VERSIONS,
+    DB_ST_AWS_TMPL_ADDED,
+    DB_ST_AWS_TMPL_TOUCH,
+    DB_ST_AWS_TMPL_DEFAULT_BODY,
+    DB_ST_AWS_TMPL_VER_INSERT,
+    DB_ST_AWS_TMPL_VER_GET,
+    DB_ST_AWS_TMPL_VER_DELETE,
+    DB_ST_AWS_TMPL_VER_LIST,
     DB_ST__COUNT,
 };
 
@@ -188,6 +204,8 @@ void db_q_open(struct db_q *q, struct db *db, enum db_stmt id, bool fresh);
 void db_q_i64(struct db_q *q, int idx, int64_t v);
 /* NULL binds SQL NULL. The text is not copied: step before it goes away. */
 void db_q_text(struct db_q *q, int idx, const char *s);
+/* n bytes of s (no NUL needed), not copied either. */
+void db_q_text_n(struct db_q *q, int idx, const char *s, size_t n);
 /* Always a blob, never NULL (an empty payload is real). Not copied either. */
 void db_q_blob(struct db_q *q, int idx, const void *p, size_t n);
 /* SQLITE_ROW, SQLITE_DONE, or the (recorded) failure. */
@@ -230,6 +248,8 @@ union db_row {
     struct db_aws_cert aws_cert;
     struct db_aws_policy aws_policy;
     struct db_aws_policy_version aws_policy_version;
+    struct db_aws_template aws_template;
+    struct db_aws_template_version aws_template_version;
 };
 
 /* One row type: how to read it, free it and hand it to a list callback. */

@@ -4,6 +4,7 @@
  * function goes through (one row into the caller's struct; every row to the
  * caller's callback). */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,6 +119,12 @@ void db_q_text(struct db_q *q, int idx, const char *s) {
         q_bound(q, sqlite3_bind_text(q->st, idx, s, -1, SQLITE_STATIC));
     else
         q_bound(q, sqlite3_bind_null(q->st, idx));
+}
+
+void db_q_text_n(struct db_q *q, int idx, const char *s, size_t n) {
+    if (q->rc == SQLITE_OK)
+        q_bound(q, n > INT_MAX ? SQLITE_TOOBIG
+                               : sqlite3_bind_text(q->st, idx, s, (int)n, SQLITE_STATIC));
 }
 
 /* A NULL pointer would bind SQL NULL, and an empty config or state is a

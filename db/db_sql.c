@@ -26,6 +26,11 @@
     "not_before_us, not_after_us, created_us, modified_us, generation"
 #define AWS_POLICY_COLS "p.pk, p.name, p.default_version, p.created_us, p.modified_us, p.generation"
 #define AWS_PVER_COLS "policy_pk, version, document, created_us"
+/* Provisioning templates (0004). */
+#define AWS_TMPL_COLS                                                                      \
+    "pk, name, template_id, description, enabled, role_arn, type, pre_hook_json, "         \
+    "default_version, created_us, modified_us"
+#define AWS_TMPL_VER_COLS "template_pk, version, body, created_us"
 /* ListThings' attribute filter, off while ?2 (the name) is NULL. The JSON
  * path is built from the bound name, quoted so names with '.' or ':' stay
  * one key (db/ passes only names without '"' or '\'); the prefix match
@@ -271,4 +276,52 @@ const char *const db_stmt_sql[DB_ST__COUNT] = {
     [DB_ST_AWS_SETTING_SET] = "INSERT INTO aws_settings (name, value) VALUES (?1, ?2) "
                               "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
     [DB_ST_AWS_SETTING_DELETE] = "DELETE FROM aws_settings WHERE name = ?1",
+
+    [DB_ST_AWS_SHADOW_GET] = "SELECT doc, modified_us FROM aws_shadows "
+                             "WHERE thing_name = ?1 AND shadow_name = ?2",
+    [DB_ST_AWS_SHADOW_PUT] = "INSERT INTO aws_shadows (thing_name, shadow_name, doc, present, "
+                             "modified_us) VALUES (?1, ?2, ?3, ?4, ?5) "
+                             "ON CONFLICT (thing_name, shadow_name) DO UPDATE SET "
+                             "doc = excluded.doc, present = excluded.present, "
+                             "modified_us = excluded.modified_us",
+    /* The primary key orders a thing's shadows by name. */
+    [DB_ST_AWS_SHADOW_NAMES] = "SELECT shadow_name FROM aws_shadows WHERE thing_name = ?1 "
+                               "AND shadow_name > ?2 AND present = 1 "
+                               "ORDER BY shadow_name LIMIT ?3",
+
+    /* Version 1 comes with the template, in the same transaction. */
+    [DB_ST_AWS_TMPL_INSERT] = "INSERT INTO aws_prov_templates (name, template_id, description, "
+                              "enabled, role_arn, type, pre_hook_json, default_version, "
+                              "next_version, created_us, modified_us) "
+                              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, 2, ?8, ?8)",
+    [DB_ST_AWS_TMPL_GET] = "SELECT " AWS_TMPL_COLS " FROM aws_prov_templates WHERE name = ?1",
+    /* Changes no row unless the new default version exists. */
+    [DB_ST_AWS_TMPL_UPDATE] = "UPDATE aws_prov_templates SET description = ?2, enabled = ?3, "
+                              "role_arn = ?4, pre_hook_json = ?5, default_version = ?6, "
+                              "modified_us = ?7 WHERE pk = ?1 AND EXISTS (SELECT 1 FROM "
+                              "aws_prov_template_versions WHERE template_pk = ?1 AND version = ?6)",
+    [DB_ST_AWS_TMPL_DELETE] = "DELETE FROM aws_prov_templates WHERE pk = ?1",
+    [DB_ST_AWS_TMPL_LIST] = "SELECT " AWS_TMPL_COLS " FROM aws_prov_templates "
+                            "WHERE pk > ?1 ORDER BY pk LIMIT ?2",
+    [DB_ST_AWS_TMPL_VERSIONS] = "SELECT next_version, default_version, "
+                                "(SELECT count(*) FROM aws_prov_template_versions "
+                                "WHERE template_pk = ?1) FROM aws_prov_templates WHERE pk = ?1",
+    [DB_ST_AWS_TMPL_ADDED] = "UPDATE aws_prov_templates SET next_version = ?2 + 1, "
+                             "default_version = CASE WHEN ?3 THEN ?2 ELSE default_version END, "
+                             "modified_us = ?4 WHERE pk = ?1",
+    [DB_ST_AWS_TMPL_TOUCH] = "UPDATE aws_prov_templates SET modified_us = ?2 WHERE pk = ?1",
+    /* A provisioning request: the name's unique index, then the version's
+     * primary key. */
+    [DB_ST_AWS_TMPL_DEFAULT_BODY] = "SELECT v.body, t.enabled, t.type FROM aws_prov_templates t "
+                                    "JOIN aws_prov_template_versions v ON v.template_pk = t.pk "
+                                    "AND v.version = t.default_version WHERE t.name = ?1",
+    [DB_ST_AWS_TMPL_VER_INSERT] = "INSERT INTO aws_prov_template_versions (template_pk, version, "
+                                  "body, created_us) VALUES (?1, ?2, ?3, ?4)",
+    [DB_ST_AWS_TMPL_VER_GET] = "SELECT " AWS_TMPL_VER_COLS " FROM aws_prov_template_versions "
+                               "WHERE template_pk = ?1 AND version = ?2",
+    [DB_ST_AWS_TMPL_VER_DELETE] = "DELETE FROM aws_prov_template_versions "
+                                  "WHERE template_pk = ?1 AND version = ?2",
+    [DB_ST_AWS_TMPL_VER_LIST] = "SELECT " AWS_TMPL_VER_COLS " FROM aws_prov_template_versions "
+                                "WHERE template_pk = ?1 AND version > ?2 "
+                                "ORDER BY version LIMIT ?3",
 };

@@ -28,6 +28,17 @@ struct webui_aws_key {
     const char *secret;
 };
 
+struct reg_shadow_reply;
+
+/* One retained message of the broker, topic relative to the AWS prefix
+ * (GetRetainedMessage, ListRetainedMessages). Borrowed for the call. */
+struct api_retained {
+    const char *topic;
+    const void *payload;
+    size_t len;
+    int qos;
+};
+
 struct webui_options {
     struct db *db;                      /* borrowed */
     const char *const *tokens;          /* admin bearer tokens (n_tokens; webui_init copies them) */
@@ -54,6 +65,23 @@ struct webui_options {
                    void (*done)(void *req, int err), void *req);
     void (*publish_cancel)(void *ud, void *req);
     const char *google_prefix;          /* upstream topic prefix, e.g. "google/" (copied) */
+    /* AWS data plane (each may be NULL: answered 503). aws_shadow serves a
+     * Device Shadow request (op: enum reg_shadow_op; rest: the REST
+     * publishing rules of registry/reg_aws_shadow.h); aws_publish publishes
+     * a device topic (mapped under the AWS prefix by the daemon), done as
+     * for publish. */
+    int (*aws_shadow)(void *ud, const char *thing, const char *shadow, int op, const void *payload,
+                      size_t len, bool rest, struct reg_shadow_reply *out);
+    int (*aws_publish)(void *ud, const char *topic, const void *data, size_t len, int qos,
+                       bool retain, void (*done)(void *req, int err), void *req);
+    /* Reads the broker's retained messages under a device topic filter
+     * (mapped under the AWS prefix); done(req, err, msgs, n) runs later,
+     * once, unless aws_retained_cancel(req) came first. Returns 0, or a
+     * negative errno at once (done not called). */
+    int (*aws_retained)(void *ud, const char *filter,
+                        void (*done)(void *req, int err, const struct api_retained *msgs, size_t n),
+                        void *req);
+    void (*aws_retained_cancel)(void *ud, void *req);
 
     /* AWS control plane (strings copied by webui_init). */
     const struct webui_aws_key *aws_keys;   /* SigV4 keys, n_aws_keys of them */

@@ -81,6 +81,10 @@ typedef void api_finish_fn(struct api_response *resp, int err, void *ctx);
 
 /* What the handlers may touch: the store, the live hooks (webui/admin.h,
  * each may be NULL), the clock, and a reply that may wait. */
+struct reg_shadow_reply;
+
+typedef void api_retained_fn(void *req, int err, const struct api_retained *msgs, size_t n);
+
 struct api_env {
     struct db *db;                      /* borrowed */
     void (*on_change)(void *ud, enum webui_change what, int64_t rowid);
@@ -92,6 +96,13 @@ struct api_env {
                    void (*done)(void *req, int err), void *req);
     void (*publish_cancel)(void *ud, void *req);
     const char *google_prefix;          /* borrowed; NULL reads as "" */
+    /* AWS data plane hooks (webui/admin.h); NULL: not available. */
+    int (*aws_shadow)(void *ud, const char *thing, const char *shadow, int op, const void *payload,
+                      size_t len, bool rest, struct reg_shadow_reply *out);
+    int (*aws_publish)(void *ud, const char *topic, const void *data, size_t len, int qos,
+                       bool retain, void (*done)(void *req, int err), void *req);
+    int (*aws_retained)(void *ud, const char *filter, api_retained_fn *done, void *req);
+    void (*aws_retained_cancel)(void *ud, void *req);
     struct api_deferred *deferred;      /* borrowed; NULL: this request cannot wait */
     /* AWS (borrowed; NULL strings read as the config defaults). */
     const char *aws_account_id;

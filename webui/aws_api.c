@@ -73,6 +73,25 @@ static const struct {
     { API_GET, "/principal-policies", api_aws_principal_policies_list },
     { API_GET, "/policy-principals", api_aws_policy_principals_list },
 
+    { API_POST, "/provisioning-templates", api_aws_template_create },
+    { API_GET, "/provisioning-templates", api_aws_templates_list },
+    { API_GET, "/provisioning-templates/{}", api_aws_template_describe },
+    { API_PATCH, "/provisioning-templates/{}", api_aws_template_update },
+    { API_DELETE, "/provisioning-templates/{}", api_aws_template_delete },
+    { API_POST, "/provisioning-templates/{}/versions", api_aws_template_version_create },
+    { API_GET, "/provisioning-templates/{}/versions", api_aws_template_versions_list },
+    { API_GET, "/provisioning-templates/{}/versions/{}", api_aws_template_version_describe },
+    { API_DELETE, "/provisioning-templates/{}/versions/{}", api_aws_template_version_delete },
+
+    /* The data plane (iot-data), on the same port. */
+    { API_GET, "/things/{}/shadow", api_aws_shadow_get },
+    { API_POST, "/things/{}/shadow", api_aws_shadow_update },
+    { API_DELETE, "/things/{}/shadow", api_aws_shadow_delete },
+    { API_GET, "/api/things/shadow/ListNamedShadowsForThing/{}", api_aws_shadow_list_named },
+    { API_POST, "/topics/{+}", api_aws_data_publish },
+    { API_GET, "/retainedMessage", api_aws_retained_list },
+    { API_GET, "/retainedMessage/{+}", api_aws_retained_get },
+
     { API_GET, "/endpoint", NULL },     /* DescribeEndpoint, below */
 };
 

@@ -67,6 +67,18 @@ api_aws_handler api_aws_policy_attach, api_aws_policy_detach, api_aws_attached_p
     api_aws_policy_principals_list, api_aws_thing_principal_attach,
     api_aws_thing_principal_detach, api_aws_thing_principals_list,
     api_aws_principal_things_list;
+/* aws_api_templates.c: provisioning templates and their versions */
+api_aws_handler api_aws_template_create, api_aws_templates_list, api_aws_template_describe,
+    api_aws_template_update, api_aws_template_delete, api_aws_template_version_create,
+    api_aws_template_versions_list, api_aws_template_version_describe,
+    api_aws_template_version_delete;
+/* aws_api_shadows.c: the data plane's Device Shadow calls */
+api_aws_handler api_aws_shadow_get, api_aws_shadow_update, api_aws_shadow_delete,
+    api_aws_shadow_list_named;
+/* aws_api_publish.c: the data plane's Publish */
+api_aws_handler api_aws_data_publish;
+/* aws_api_retained.c: GetRetainedMessage, ListRetainedMessages */
+api_aws_handler api_aws_retained_get, api_aws_retained_list;
 
 /* ---- errors (each fills resp and returns 0, so a handler can return it) ---- */
 

@@ -54,16 +54,71 @@ int aws_topic_check(const uint8_t *topic, size_t len, bool subscribe)
             slashes++;
     if (slashes > AWS_MAX_SLASHES)
         return -EMSGSIZE;
-    /* Reserved topics (shadows, jobs, provisioning, events, Basic Ingest)
-     * are served by the daemon itself; none is served yet, and none may
-     * reach the broker as a plain device topic. Shared subscriptions would
-     * need the prefix mapped inside the $share/GROUP/ form: not supported
-     * yet either. */
-    if (subscribe && has_prefix(topic, len, "$aws/events/presence/"))
-        return 0;   /* lifecycle events the daemon publishes */
-    if (len > 0 && topic[0] == '$')
+    /* Reserved topics are the daemon's: a device may publish only the
+     * requests it serves (shadows, fleet provisioning) and subscribe only
+     * where the daemon answers or announces. Jobs, Basic Ingest
+     * ($aws/rules/) and shared subscriptions are not served. */
+    if (len > 0 && topic[0] == '$') {
+        if (!subscribe)
+            return aws_reserved_request(topic, len) != AWS_RESERVED_NONE ? 0 : -EACCES;
+        static const char *const served[] = {
+            "$aws/things/", "$aws/events/", "$aws/certificates/", "$aws/provisioning-templates/",
+        };
+        for (size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++)
+            if (has_prefix(topic, len, served[i]))
+                return 0;
         return -EACCES;
+    }
     return 0;
+}
+
+/* Splits t into '/'-separated levels (at most max); returns the count, or
+ * max + 1 when there are more. */
+static size_t levels(const uint8_t *t, size_t len, struct mqtt_slice *lv, size_t max)
+{
+    size_t n = 0, start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && t[i] != '/')
+            continue;
+        if (n == max)
+            return max + 1;
+        lv[n].p = t + start;
+        lv[n].len = i - start;
+        n++;
+        start = i + 1;
+    }
+    return n;
+}
+
+static bool level_is(const struct mqtt_slice *l, const char *s)
+{
+    return l->len == strlen(s) && memcmp(l->p, s, l->len) == 0;
+}
+
+enum aws_reserved aws_reserved_request(const uint8_t *topic, size_t len)
+{
+    struct mqtt_slice lv[8];
+    size_t n = levels(topic, len, lv, 8);
+
+    if (n < 4 || !level_is(&lv[0], "$aws"))
+        return AWS_RESERVED_NONE;
+    /* $aws/things/T/shadow/OP, $aws/things/T/shadow/name/N/OP */
+    if (level_is(&lv[1], "things") && lv[2].len > 0 && level_is(&lv[3], "shadow") &&
+        (n == 5 || (n == 7 && level_is(&lv[4], "name") && lv[5].len > 0))) {
+        const struct mqtt_slice *op = &lv[n - 1];
+        if (level_is(op, "get") || level_is(op, "update") || level_is(op, "delete"))
+            return AWS_RESERVED_SHADOW;
+        return AWS_RESERVED_NONE;
+    }
+    /* $aws/certificates/create/json, $aws/certificates/create-from-csr/json */
+    if (n == 4 && level_is(&lv[1], "certificates") && level_is(&lv[3], "json") &&
+        (level_is(&lv[2], "create") || level_is(&lv[2], "create-from-csr")))
+        return AWS_RESERVED_PROVISIONING;
+    /* $aws/provisioning-templates/NAME/provision/json */
+    if (n == 5 && level_is(&lv[1], "provisioning-templates") && lv[2].len > 0 &&
+        level_is(&lv[3], "provision") && level_is(&lv[4], "json"))
+        return AWS_RESERVED_PROVISIONING;
+    return AWS_RESERVED_NONE;
 }
 
 int aws_map_up(const char *prefix, const uint8_t *topic, size_t len, char *out, size_t cap)

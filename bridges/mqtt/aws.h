@@ -4,8 +4,8 @@
  * (256 bytes, at most 7 '/', the $aws/rules/NAME/ and $share/GROUP/
  * prefixes not counted), and its one matching deviation: "a/#" does not
  * match "a". Reserved ($...) topics are the daemon's to serve (shadows,
- * provisioning: a later issue); until then a device may neither publish nor
- * subscribe there. Which topic a device may use is the policy's decision
+ * provisioning, lifecycle events); none reaches the broker as a plain
+ * device topic. Which topic a device may use is the policy's decision
  * (registry/aws_policy.h), made by the session. */
 #pragma once
 #include <stdbool.h>
@@ -30,9 +30,17 @@ bool aws_client_id_ok(const uint8_t *id, size_t len);
 /* Checks a PUBLISH topic name or (subscribe) a SUBSCRIBE filter against
  * AWS's limits (the codec already checked MQTT syntax). Returns 0,
  * -EMSGSIZE (too long, too many levels), -EACCES (a reserved $ topic the
- * daemon does not serve; of them a device may only subscribe to the
- * lifecycle events under $aws/events/). */
+ * daemon does not serve: a device may publish only the requests of
+ * aws_reserved_request, and subscribe under $aws/things/, $aws/events/,
+ * $aws/certificates/ and $aws/provisioning-templates/). */
 int aws_topic_check(const uint8_t *topic, size_t len, bool subscribe);
+
+/* The daemon-served requests a device may publish [aws-iot-core.md 1.10,
+ * 4.1]: shadow get/update/delete (classic and named) and the fleet
+ * provisioning calls in their JSON form (CBOR is not served). Anything
+ * else, including the response topics, is AWS_RESERVED_NONE. */
+enum aws_reserved { AWS_RESERVED_NONE, AWS_RESERVED_SHADOW, AWS_RESERVED_PROVISIONING };
+enum aws_reserved aws_reserved_request(const uint8_t *topic, size_t len);
 
 /* Device topic or filter -> upstream, NUL-terminated into out. Returns the
  * length, -ENOSPC. */

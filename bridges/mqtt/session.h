@@ -20,6 +20,8 @@ struct sess;
 struct sess_hub;
 
 /* What the daemon configures (copied from struct cfg by daemon/). */
+struct aws_issuer;
+
 struct sess_config {
     /* Google token rules (seconds). */
     int64_t max_token_lifetime;
@@ -47,10 +49,14 @@ struct sess_config {
     int max_bytes_per_second;       /* Google: device-to-cloud payload per device (512 KB/s) */
     int aws_max_messages_per_second;/* AWS: per connection (100) */
     int aws_max_bytes_per_second;   /* AWS: per connection (512 KB/s) */
-    /* Publishes what the daemon originates (AWS lifecycle events) on the
-     * service link, QoS 0, best effort; may be NULL. */
-    int (*service_publish)(void *ud, const char *topic, const void *data, size_t len);
+    /* Publishes what the daemon originates on the service link (AWS
+     * lifecycle events at QoS 0, best effort; shadow responses at QoS 1);
+     * may be NULL. */
+    int (*service_publish)(void *ud, const char *topic, const void *data, size_t len, int qos);
     void *service_ud;
+    /* The daemon's CA, which issues fleet-provisioning certificates
+     * (borrowed; NULL: fleet provisioning answers 500). */
+    const struct aws_issuer *aws_issuer;
 };
 
 /* Counters for /metrics. Refusals are counted by enum reg_auth_reason. */

@@ -17,6 +17,7 @@
 #include "bridges/mqtt/session_internal.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "registry/reg_aws_jit.h"
 
 /* ---- the hub's client-id map ---- */
 
@@ -73,9 +74,9 @@ static void source_ip(const char *peer, char *out, size_t cap);
 
 /* ---- lifecycle events ---- */
 
-/* Publishes one presence event; best effort (AWS says they may be lost,
+/* Publishes one lifecycle event; best effort (AWS says they may be lost,
  * late or duplicated). Client ids holding '+' or '#' get none (AWS). */
-static void presence(struct sess *s, const char *kind, json_t *j)
+void sess_aws_event(struct sess *s, const char *kind, struct json_t *j)
 {
     const struct sess_config *cfg = &s->hub->cfg;
     char topic[512];
@@ -84,10 +85,10 @@ static void presence(struct sess *s, const char *kind, json_t *j)
     if (!j)
         return;
     if (cfg->service_publish && !strpbrk(s->aws->client_id, "+#") &&
-        snprintf(topic, sizeof(topic), "%s$aws/events/presence/%s/%s", cfg->aws_prefix, kind,
+        snprintf(topic, sizeof(topic), "%s$aws/events/%s/%s", cfg->aws_prefix, kind,
                  s->aws->client_id) < (int)sizeof(topic) &&
         (text = json_dumps(j, JSON_COMPACT))) {
-        if (cfg->service_publish(cfg->service_ud, topic, text, strlen(text)) < 0)
+        if (cfg->service_publish(cfg->service_ud, topic, text, strlen(text), 0) < 0)
             log_debug("lifecycle event %s for client_id=\"%s\" dropped (service link busy)", kind,
                       s->client_id);
         free(text);
@@ -111,7 +112,7 @@ void sess_aws_presence_connected(struct sess *s)
              r[15]);
     s->presence_version = ++s->hub->presence_version;
     source_ip(s->peer, ip, sizeof(ip));
-    presence(s, "connected",
+    sess_aws_event(s, "presence/connected",
              json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:I}", "clientId", s->aws->client_id,
                        "timestamp", (json_int_t)(time_now_unix_us() / 1000), "eventType",
                        "connected", "sessionIdentifier", s->session_uuid, "principalIdentifier",
@@ -125,7 +126,7 @@ void sess_aws_presence_disconnected(struct sess *s, const char *fallback)
 
     if (!s->aws || !s->session_uuid[0])
         return;     /* never announced as connected */
-    presence(s, "disconnected",
+    sess_aws_event(s, "presence/disconnected",
              json_pack("{s:s, s:I, s:s, s:b, s:s, s:s, s:s, s:I}", "clientId", s->aws->client_id,
                        "timestamp", (json_int_t)(time_now_unix_us() / 1000), "eventType",
                        "disconnected", "clientInitiatedDisconnect",
@@ -203,6 +204,39 @@ static bool resource(const char *kind, const uint8_t *name, size_t len, char *ou
     return true;
 }
 
+/* An unknown (or still pending) certificate signed by a CA with
+ * auto-registration: JITR registers it and announces it, JITP provisions
+ * it; the connection is refused either way (reg_aws_jit.h). */
+static void just_in_time(struct sess *s, const uint8_t *der, size_t len)
+{
+    const struct sess_config *cfg = &s->hub->cfg;
+    struct reg_aws_jit j = { 0 };
+    char topic[256];
+
+    int r = reg_aws_jit(s->hub->db, &s->hub->aws_env, der, len, time_now_unix_us(), &j);
+    if (r == -ENOENT)
+        return;
+    if (r < 0) {
+        log_err("JITR peer=%s: %s", s->peer, strerror(-r));
+    } else if (j.event) {
+        log_info("JITR peer=%s certificate=%s ca=%s: PENDING_ACTIVATION, announced on "
+                 "$aws/events/certificates/registered/%s", s->peer, j.cert_id, j.ca_id, j.ca_id);
+        snprintf(topic, sizeof(topic), "%s$aws/events/certificates/registered/%s",
+                 cfg->aws_prefix, j.ca_id);
+        if (!cfg->service_publish ||
+            cfg->service_publish(cfg->service_ud, topic, j.event, strlen(j.event), 1) < 0)
+            log_warn("JITR event for certificate %s not published (service link down)",
+                     j.cert_id);
+    } else if (j.provisioned) {
+        log_info("JITP peer=%s certificate=%s ca=%s: provisioned, thing \"%s\", status %s; the "
+                 "device reconnects", s->peer, j.cert_id, j.ca_id, j.thing_name, j.status);
+    } else {
+        log_warn("JITP peer=%s certificate=%s ca=%s: the template failed (%s); the certificate "
+                 "stays PENDING_ACTIVATION", s->peer, j.cert_id, j.ca_id, j.err);
+    }
+    reg_aws_jit_clear(&j);
+}
+
 int sess_aws_connect(struct sess *s, const struct mqtt_connect *c, uint8_t *der, size_t len)
 {
     const struct sess_config *cfg = &s->hub->cfg;
@@ -222,6 +256,8 @@ int sess_aws_connect(struct sess *s, const struct mqtt_connect *c, uint8_t *der,
     r = reg_aws_authenticate(s->hub->db, &s->hub->aws_env, der, len, c->client_id.p,
                              c->client_id.len, ip, !c->clean_session, c->will,
                              time_now_unix_us(), s->aws);
+    if (r == REG_AUTH_CERT_UNKNOWN || r == REG_AUTH_CERT_INACTIVE)
+        just_in_time(s, der, len);
     free(der);
     if (r != REG_AUTH_OK) {
         sess_refuse(s, r);

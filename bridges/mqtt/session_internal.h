@@ -18,6 +18,8 @@
 #include "bridges/upstream/upstream.h"
 #include "common/buf.h"
 #include "db/db.h"
+
+struct json_t;
 #include "registry/reg_aws_auth.h"
 #include "registry/reg_device_auth.h"
 #include "registry/reg_gateway.h"
@@ -259,6 +261,24 @@ int sess_aws_delivery(struct sess *s, const struct mqtt_publish *p, char *out, s
  * connected|disconnected/CLIENTID, published under the AWS prefix on the
  * service link. disconnected uses s->disc_reason, else fallback. */
 void sess_aws_presence_connected(struct sess *s);
+/* Publishes one lifecycle event (kind "presence/connected",
+ * "subscriptions/subscribed", ...) for the session's client id; takes j. */
+void sess_aws_event(struct sess *s, const char *kind, struct json_t *j);
+/* ---- session_aws_reserved.c ---- */
+/* A device's PUBLISH on a topic the daemon serves (aws_reserved_request:
+ * shadows, fleet provisioning), already allowed by the policy: served here
+ * and never forwarded; a QoS 1 request is acknowledged once served.
+ * Returns 0, or negative when the session was closed. */
+int sess_aws_reserved_publish(struct sess *s, const struct mqtt_publish *p);
+/* ---- session_aws_provision.c ---- */
+/* A fleet-provisioning request ($aws/certificates/create[-from-csr]/json,
+ * $aws/provisioning-templates/NAME/provision/json); answers go to this
+ * connection alone. Returns 0, or negative when the session was closed. */
+int sess_aws_provision(struct sess *s, const struct mqtt_publish *p);
+/* subscriptions/subscribed and /unsubscribed lifecycle events for the
+ * filters (device topics) of one SUBSCRIBE or UNSUBSCRIBE. */
+void sess_aws_subscription_event(struct sess *s, bool subscribed, const struct mqtt_slice *filters,
+                                 size_t n);
 void sess_aws_presence_disconnected(struct sess *s, const char *fallback);
 struct sess *sess_hub_find_aws(struct sess_hub *h, const char *client_id);
 /* Whether a newer connection with s's client id is being set up (it takes

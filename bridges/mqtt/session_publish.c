@@ -130,6 +130,9 @@ static int publish_aws(struct sess *s, const struct mqtt_publish *p)
         sess_close(s, over);
         return -EBUSY;
     }
+    /* Shadow and provisioning requests are the daemon's to serve. */
+    if (p->topic.len > 0 && p->topic.p[0] == '$')
+        return sess_aws_reserved_publish(s, p);
     /* AWS keeps retained messages (iot:RetainPublish checked above). */
     return forward_publish(s, p, topic, (size_t)tl, p->retain, NULL, 0);
 }

@@ -132,6 +132,14 @@ int sess_handle_subscribe(struct sess *s, const struct mqtt_subscribe *sub)
             ps->config_devices[ps->n_config_devices++] = target_rowid;
         }
     }
+    if (s->pers == SESS_AWS) {
+        struct mqtt_slice granted[MQTT_MAX_FILTERS] = { { 0 } };
+        size_t n_granted = 0;
+        for (size_t i = 0; i < sub->count; i++)
+            if (ps->codes[i] != MQTT_SUBACK_FAILURE)
+                granted[n_granted++] = sub->filters[i].filter;
+        sess_aws_subscription_event(s, true, granted, n_granted);
+    }
     if (n_up && s->up && upstream_subscribe(s->up, up_filters, n_up, &ps->upstream_pid) >= 0) {
         ps->used = true;     /* SUBACK when the broker's SUBACK arrives */
         s->pending[slot] = ps;
@@ -195,6 +203,12 @@ int sess_handle_unsubscribe(struct sess *s, const struct mqtt_subscribe *uns)
             sess_sub_remove(s, j);
             break;
         }
+    }
+    if (s->pers == SESS_AWS) {
+        struct mqtt_slice filters[MQTT_MAX_FILTERS] = { { 0 } };
+        for (size_t i = 0; i < uns->count; i++)
+            filters[i] = uns->filters[i].filter;
+        sess_aws_subscription_event(s, false, filters, uns->count);
     }
     if (n_up && s->up) {
         uint16_t pid;

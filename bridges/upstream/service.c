@@ -34,7 +34,27 @@ struct service_link {
     lws_sorted_usec_list_t ready_sul;
     struct pending *pend;     /* max_inflight + room for QoS 0 completions */
     size_t n_pend;
+    char *filters[SERVICE_MAX_FILTERS];
+    size_t n_filters;
+    service_message_fn on_message;
+    void *message_ud;
 };
+
+static void subscribe_now(struct service_link *s)
+{
+    struct mqtt_topic_qos f[SERVICE_MAX_FILTERS];
+    uint16_t pid;
+
+    if (!s->n_filters || !s->connected || !s->up)
+        return;
+    for (size_t i = 0; i < s->n_filters; i++)
+        f[i] = (struct mqtt_topic_qos){
+            .filter = { (const uint8_t *)s->filters[i], strlen(s->filters[i]) }, .qos = 1 };
+    int r = upstream_subscribe(s->up, f, s->n_filters, &pid);
+    if (r < 0)
+        log_err("service link: cannot subscribe (%s): backend requests go unserved",
+                strerror(-r));
+}
 
 static void reconnect(lws_sorted_usec_list_t *sul);
 
@@ -69,6 +89,7 @@ static void on_connack(void *ud, uint8_t rc, bool sp)
         s->connected = true;
         s->backoff_ms = BACKOFF_MIN_MS;
         log_info("service link to the broker is up (client id \"%s\")", s->client_id);
+        subscribe_now(s);
     }
 }
 
@@ -86,7 +107,11 @@ static void on_puback(void *ud, uint16_t pid)
 
 static void on_suback(void *ud, uint16_t pid, const uint8_t *codes, size_t n)
 {
-    (void)ud; (void)pid; (void)codes; (void)n;
+    struct service_link *s = ud;
+    (void)pid;
+    for (size_t i = 0; i < n && i < s->n_filters; i++)
+        if (codes[i] == MQTT_SUBACK_FAILURE)
+            log_err("service link: the broker refused the subscription to \"%s\"", s->filters[i]);
 }
 
 static void on_unsuback(void *ud, uint16_t pid)
@@ -97,7 +122,8 @@ static void on_unsuback(void *ud, uint16_t pid)
 static void on_publish(void *ud, const struct mqtt_publish *p)
 {
     struct service_link *s = ud;
-    /* The service link subscribes to nothing yet; acknowledge anything. */
+    if (s->on_message)
+        s->on_message(s->message_ud, p);
     if (p->qos == 1 && s->up)
         upstream_puback(s->up, p->packet_id);
 }
@@ -183,6 +209,8 @@ void service_link_free(struct service_link *s)
     lws_sul_cancel(&s->reconnect_sul);
     lws_sul_cancel(&s->ready_sul);
     upstream_close(s->up, true);
+    for (size_t i = 0; i < s->n_filters; i++)
+        free(s->filters[i]);
     explicit_bzero(s->password, sizeof(s->password));
     free(s->pend);
     free(s);
@@ -203,6 +231,13 @@ int service_publish_props(struct service_link *s, const char *topic, const void 
                           size_t len, uint8_t qos, const struct mqtt5_user_prop *props,
                           size_t n_props, service_done_fn done, void *req)
 {
+    return service_publish_full(s, topic, payload, len, qos, false, props, n_props, done, req);
+}
+
+int service_publish_full(struct service_link *s, const char *topic, const void *payload,
+                         size_t len, uint8_t qos, bool retain, const struct mqtt5_user_prop *props,
+                         size_t n_props, service_done_fn done, void *req)
+{
     struct pending *q = NULL;
     if (!s->connected || !s->up)
         return -ENOTCONN;
@@ -212,7 +247,7 @@ int service_publish_props(struct service_link *s, const char *topic, const void 
     if (!q)
         return -EAGAIN;
     uint16_t pid = 0;
-    int r = upstream_publish_props(s->up, topic, strlen(topic), payload, len, qos, false, props,
+    int r = upstream_publish_props(s->up, topic, strlen(topic), payload, len, qos, retain, props,
                                    n_props, &pid);
     if (r < 0)
         return r;
@@ -232,4 +267,28 @@ void service_cancel(struct service_link *s, void *req)
     for (size_t i = 0; i < s->n_pend; i++)
         if (s->pend[i].used && s->pend[i].req == req)
             s->pend[i].done = NULL;   /* the slot stays until its PUBACK */
+}
+
+int service_subscribe(struct service_link *s, const char *const *filters, size_t n,
+                      service_message_fn fn, void *ud)
+{
+    char *copy[SERVICE_MAX_FILTERS] = { 0 };
+
+    if (n > SERVICE_MAX_FILTERS)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (strlen(filters[i]) > 1024 || !(copy[i] = strdup(filters[i]))) {
+            for (size_t j = 0; j < i; j++)
+                free(copy[j]);
+            return copy[i] ? -EINVAL : -ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < s->n_filters; i++)
+        free(s->filters[i]);
+    memcpy(s->filters, copy, sizeof(copy));
+    s->n_filters = n;
+    s->on_message = fn;
+    s->message_ud = ud;
+    subscribe_now(s);
+    return 0;
 }

@@ -34,7 +34,22 @@ struct mqtt5_user_prop;
 int service_publish_props(struct service_link *s, const char *topic, const void *payload,
                           size_t len, uint8_t qos, const struct mqtt5_user_prop *props,
                           size_t n_props, service_done_fn done, void *req);
+/* Either of the above, retained on the broker when retain is set. */
+int service_publish_full(struct service_link *s, const char *topic, const void *payload,
+                         size_t len, uint8_t qos, bool retain, const struct mqtt5_user_prop *props,
+                         size_t n_props, service_done_fn done, void *req);
 int service_publish(struct service_link *s, const char *topic, const void *payload, size_t len,
                     uint8_t qos, service_done_fn done, void *req);
 /* Forgets every pending completion for req (its HTTP request went away). */
 void service_cancel(struct service_link *s, void *req);
+
+/* A broker message on one of the link's subscriptions; p is borrowed for
+ * the call, and a QoS 1 message is acknowledged when fn returns. */
+typedef void (*service_message_fn)(void *ud, const struct mqtt_publish *p);
+#define SERVICE_MAX_FILTERS 8
+/* Subscribes the link (QoS 1) to the filters (copied) now if it is up and
+ * again on every reconnection, and hands what arrives to fn. One set of
+ * filters per link; a second call replaces the first for the next
+ * connection. Returns 0, -EINVAL (too many or too long), -ENOMEM. */
+int service_subscribe(struct service_link *s, const char *const *filters, size_t n,
+                      service_message_fn fn, void *ud);

@@ -15,15 +15,7 @@
 #include <string.h>
 
 #include "registry/aws_policy.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define REQUIRE(cond) do { \
-        if (!(cond)) { \
-            fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort(); \
-        } \
-    } while (0)
+#include "fuzz_target.h"
 
 static const struct aws_kv subject[] = {
     { "CommonName", "dev-1" },

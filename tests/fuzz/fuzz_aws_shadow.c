@@ -19,15 +19,7 @@
 #include <jansson.h>
 
 #include "registry/aws_shadow.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define REQUIRE(cond) do { \
-        if (!(cond)) { \
-            fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort(); \
-        } \
-    } while (0)
+#include "fuzz_target.h"
 
 #define NOW 1700000000
 

@@ -14,15 +14,7 @@
 #include <unistd.h>
 
 #include "daemon/cfg.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define REQUIRE(cond) do { \
-        if (!(cond)) { \
-            fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort(); \
-        } \
-    } while (0)
+#include "fuzz_target.h"
 
 #define TERMINATED(a) (memchr((a), '\0', sizeof(a)) != NULL)
 #define POISON 0xA5

@@ -22,18 +22,10 @@
 
 #include "bridges/mqtt/codec.h"
 #include "bridges/mqtt/codec5.h"
+#include "fuzz_target.h"
 
 #define MAX_PACKET (1u << 20)
 #define SMALL_MAX 64
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define REQUIRE(cond) do { \
-        if (!(cond)) { \
-            fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort(); \
-        } \
-    } while (0)
 
 static bool slice_eq(const struct mqtt_slice *a, const struct mqtt_slice *b)
 {

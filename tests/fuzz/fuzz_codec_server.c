@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "bridges/mqtt/codec.h"
+#include "fuzz_target.h"
 
 #ifndef FUZZ_ROLE
 #define FUZZ_ROLE MQTT_ROLE_SERVER
@@ -22,15 +23,6 @@
  * that framing agrees with itself across limits. */
 #define MAX_PACKET (1u << 20)
 #define SMALL_MAX 64
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define REQUIRE(cond) do { \
-        if (!(cond)) { \
-            fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort(); \
-        } \
-    } while (0)
 
 static bool slice_eq(const struct mqtt_slice *a, const struct mqtt_slice *b)
 {

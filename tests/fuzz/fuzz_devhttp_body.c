@@ -16,15 +16,7 @@
 
 #include "bridges/http/devhttp_req.h"
 #include "common/b64.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define REQUIRE(cond) do { \
-        if (!(cond)) { \
-            fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort(); \
-        } \
-    } while (0)
+#include "fuzz_target.h"
 
 static void check_refusal(const struct devhttp_err *e)
 {

@@ -11,20 +11,12 @@
 #include <string.h>
 
 #include "registry/reg_jwt.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_target.h"
 
 #define FUZZ_NOW 1700000000
 #define SKEW 600
 #define LIFETIME 86400
 #define REFRESH 3600
-
-#define REQUIRE(cond) do { \
-        if (!(cond)) { \
-            fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort(); \
-        } \
-    } while (0)
 
 static const char ec_pem[] =
     "-----BEGIN PUBLIC KEY-----\n"

@@ -16,18 +16,10 @@
 #include "registry/reg_cred.h"
 #include "registry/reg_names.h"
 #include "webui/api.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_target.h"
 
 /* 2023-11-14: fixed, so certificate expiry does not change verdicts. */
 #define FUZZ_NOW_US 1700000000000000LL
-
-#define REQUIRE(cond) do { \
-        if (!(cond)) { \
-            fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort(); \
-        } \
-    } while (0)
 
 static void check_registry(const char *body, size_t len, bool create)
 {

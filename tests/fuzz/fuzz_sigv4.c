@@ -15,19 +15,11 @@
 #include <string.h>
 
 #include "webui/sigv4.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_target.h"
 
 #define FUZZ_NOW 1440938160
 #define MAX_ARGS 64
 #define MAX_HDRS 32
-
-#define REQUIRE(cond) do { \
-        if (!(cond)) { \
-            fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort(); \
-        } \
-    } while (0)
 
 struct hdrs {
     const char *name[MAX_HDRS], *value[MAX_HDRS];

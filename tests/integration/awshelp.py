@@ -3,11 +3,18 @@
 signed with the daemon-generated data_dir/aws-credentials, and mTLS device
 clients (paho with a client certificate)."""
 import configparser
+import contextlib
+import datetime
+import hashlib
 import json
 import os
 import ssl
 
 import paho.mqtt.client as mqtt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 import helpers
 
@@ -19,7 +26,7 @@ def credentials(daemon):
     return sec["aws_access_key_id"], sec["aws_secret_access_key"]
 
 
-def iot_client(daemon, region="us-east-1", key=None, secret=None):
+def iot_client(daemon, region="us-east-1", key=None, secret=None, service="iot"):
     # Debian's aws CLI ships its own botocore and maps the name "botocore"
     # to it once awscli is imported; importing awscli first makes this
     # module and test_aws_control.py's in-process CLI share that one copy
@@ -31,9 +38,26 @@ def iot_client(daemon, region="us-east-1", key=None, secret=None):
     kid, sec = credentials(daemon)
     s = botocore.session.Session()
     return s.create_client(
-        "iot", region_name=region, endpoint_url="http://127.0.0.1:%d" % daemon.admin_port,
+        service, region_name=region, endpoint_url="http://127.0.0.1:%d" % daemon.admin_port,
         aws_access_key_id=key or kid, aws_secret_access_key=secret or sec,
         config=Config(retries={"max_attempts": 1}))
+
+
+@contextlib.contextmanager
+def daemon_with_broker(base, iotcored_bin, **kw):
+    """A Mosquitto and a daemon bridging to it under base (d.broker is the
+    broker), stopped (and checked for a clean exit) afterwards."""
+    brk = helpers.Broker(os.path.join(str(base), "broker")).start()
+    try:
+        d = helpers.Daemon(os.path.join(str(base), "iotcored"), brk.url, binary=iotcored_bin, **kw)
+        d.broker = brk
+        d.start()
+        try:
+            yield d
+        finally:
+            d.stop_checked()
+    finally:
+        brk.stop()
 
 
 def allow_all_policy(resources=None):
@@ -124,9 +148,37 @@ def js_clients_dir():
     d = os.environ.get("IOTCORED_JS_DIR") or os.path.join(
         os.path.dirname(os.path.dirname(helpers.iotcored_bin())), "js-clients")
     os.makedirs(d, exist_ok=True)
-    for name in ("package.json", "package-lock.json", "aws_device.js"):
-        shutil.copyfile(os.path.join(JS_SRC, name), os.path.join(d, name))
+    for name in os.listdir(JS_SRC):
+        if name.endswith((".json", ".js")):
+            shutil.copyfile(os.path.join(JS_SRC, name), os.path.join(d, name))
     if not os.path.isdir(os.path.join(d, "node_modules", "aws-iot-device-sdk")):
         subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=d, check=True,
                        timeout=600)
     return d
+
+
+# ---------------------------------------------------------------- certificates
+
+def _name(cn):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def make_cert(cn, key=None, issuer_cert=None, issuer_key=None, ca=False, days=365):
+    """A certificate for key (new P-256 when None), self-signed or issued.
+    Returns (pem, key, cert)."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    b = (x509.CertificateBuilder().subject_name(_name(cn))
+         .issuer_name(issuer_cert.subject if issuer_cert else _name(cn))
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(days=1))
+         .not_valid_after(now + datetime.timedelta(days=days)))
+    if ca:
+        b = b.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    cert = b.sign(issuer_key or key, hashes.SHA256())
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key, cert
+
+
+def cert_id(pem):
+    der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
+    return hashlib.sha256(der).hexdigest()

@@ -6,8 +6,6 @@ certificates with the proof of possession, policies and their versions,
 attachments, DescribeEndpoint, and SigV4 refusals. Asserts the JSON the
 CLI parsed and the error codes it reports."""
 import contextlib
-import datetime
-import hashlib
 import io
 import json
 import os
@@ -23,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 import helpers as h
+from awshelp import _name, cert_id, make_cert
 
 AWS = "/usr/bin/aws"
 REGION = "us-east-1"
@@ -56,8 +55,9 @@ class Cli:
     the CLI costs ~0.5 s of CPU a call; in_process=False runs /usr/bin/aws
     as a process (the refusal tests do, so the binary itself is covered)."""
 
-    def __init__(self, daemon, workdir, creds=None, in_process=True):
+    def __init__(self, daemon, workdir, creds=None, in_process=True, service="iot"):
         self.d = daemon
+        self.service = service
         self.workdir = workdir
         self.in_process = in_process
         os.makedirs(workdir, exist_ok=True)
@@ -92,7 +92,7 @@ class Cli:
         return "file://" + p
 
     def _argv(self, args):
-        return ["iot", *args, "--endpoint-url", "http://127.0.0.1:%d" % self.d.admin_port,
+        return [self.service, *args, "--endpoint-url", "http://127.0.0.1:%d" % self.d.admin_port,
                 "--region", REGION, "--output", "json", "--no-cli-pager"]
 
     def _run_in_process(self, argv):
@@ -165,31 +165,6 @@ def cli(mod_daemon, tmp_path_factory):
 
 
 # ---------------------------------------------------------------- X.509 helpers
-
-def _name(cn):
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def make_cert(cn, key=None, issuer_cert=None, issuer_key=None, ca=False, days=365):
-    """A certificate for key (new P-256 when None), self-signed or issued.
-    Returns (pem, key, cert)."""
-    key = key or ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    b = (x509.CertificateBuilder().subject_name(_name(cn))
-         .issuer_name(issuer_cert.subject if issuer_cert else _name(cn))
-         .public_key(key.public_key()).serial_number(x509.random_serial_number())
-         .not_valid_before(now - datetime.timedelta(days=1))
-         .not_valid_after(now + datetime.timedelta(days=days)))
-    if ca:
-        b = b.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-    cert = b.sign(issuer_key or key, hashes.SHA256())
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key, cert
-
-
-def cert_id(pem):
-    der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
-    return hashlib.sha256(der).hexdigest()
-
 
 # ---------------------------------------------------------------- things
 

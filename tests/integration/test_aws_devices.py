@@ -23,14 +23,9 @@ ARN = "arn:aws:iot:%s:%s:" % (REGION, ACCOUNT)
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, iotcored_bin):
     base = tmp_path_factory.mktemp("aws")
-    brk = helpers.Broker(os.path.join(str(base), "broker")).start()
-    d = helpers.Daemon(os.path.join(str(base), "iotcored"), brk.url, binary=iotcored_bin)
-    d.broker = brk
-    d.start()
-    iot = awshelp.iot_client(d)
-    yield d, iot, str(base)
-    d.stop_checked()
-    brk.stop()
+    with awshelp.daemon_with_broker(base, iotcored_bin) as d:
+        iot = awshelp.iot_client(d)
+        yield d, iot, str(base)
 
 
 @contextlib.contextmanager
@@ -316,9 +311,12 @@ def test_aws_limits(env):
     with device(d, cert) as dev:
         dev.publish("a/b/c/d/e/f/g/h/i", b"x", qos=1)
         assert dev.wait_closed()
-    # Reserved topics are not device topics (no shadow service yet).
+    # Reserved topics the daemon does not serve are not device topics.
     with device(d, cert) as dev:
-        assert dev.subscribe_wait("$aws/things/x/shadow/update/accepted", qos=1) == [128]
+        assert dev.subscribe_wait("$aws/things/x/shadow/update/accepted", qos=1) == [1]
+        assert dev.subscribe_wait("$aws/sitewise/x", qos=1) == [128]
+        dev.publish("$aws/things/x/jobs/get", b"{}", qos=1)
+        assert dev.wait_closed()
 
 
 def test_sdk_metrics_username_is_ignored(env):

@@ -42,9 +42,35 @@ int main(void)
     CHECK_EQ(aws_topic_check(S("a/b/c/d/e/f/g/h"), false), 0);
     CHECK_EQ(aws_topic_check(S("a/b/c/d/e/f/g/h/i"), false), -EMSGSIZE);
     CHECK_EQ(aws_topic_check(S("a/b/c/d/e/f/g/#"), true), 0);
-    /* Reserved topics are not device topics (served by the daemon later). */
-    CHECK_EQ(aws_topic_check(S("$aws/things/t/shadow/update"), false), -EACCES);
-    CHECK_EQ(aws_topic_check(S("$aws/things/t/shadow/update/accepted"), true), -EACCES);
+    /* Reserved topics: a device publishes only the requests the daemon
+     * serves, and subscribes only where it answers. */
+    CHECK_EQ(aws_topic_check(S("$aws/things/t/shadow/update"), false), 0);
+    CHECK_EQ(aws_topic_check(S("$aws/things/t/shadow/name/n1/get"), false), 0);
+    CHECK_EQ(aws_topic_check(S("$aws/things/t/shadow/update/accepted"), true), 0);
+    CHECK_EQ(aws_topic_check(S("$aws/things/t/shadow/update/accepted"), false), -EACCES);
+    CHECK_EQ(aws_topic_check(S("$aws/things/t/shadow/update/delta"), false), -EACCES);
+    CHECK_EQ(aws_topic_check(S("$aws/things/t/shadow/name/n1/update/documents"), false), -EACCES);
+    CHECK_EQ(aws_topic_check(S("$aws/things/t/jobs/get"), false), -EACCES);
+    CHECK_EQ(aws_topic_check(S("$aws/certificates/create/json"), false), 0);
+    CHECK_EQ(aws_topic_check(S("$aws/certificates/create/cbor"), false), -EACCES);
+    CHECK_EQ(aws_topic_check(S("$aws/certificates/create-from-csr/json"), false), 0);
+    CHECK_EQ(aws_topic_check(S("$aws/certificates/create/json/accepted"), true), 0);
+    CHECK_EQ(aws_topic_check(S("$aws/provisioning-templates/tmpl/provision/json"), false), 0);
+    CHECK_EQ(aws_topic_check(S("$aws/provisioning-templates/tmpl/provision/json/rejected"), true), 0);
+    CHECK_EQ(aws_topic_check(S("$aws/sitewise/x"), true), -EACCES);
+    CHECK_EQ(aws_reserved_request(S("$aws/things/t/shadow/delete")), AWS_RESERVED_SHADOW);
+    CHECK_EQ(aws_reserved_request(S("$aws/things/t/shadow/name/n/get")), AWS_RESERVED_SHADOW);
+    CHECK_EQ(aws_reserved_request(S("$aws/things//shadow/get")), AWS_RESERVED_NONE);
+    CHECK_EQ(aws_reserved_request(S("$aws/things/t/shadow/name//get")), AWS_RESERVED_NONE);
+    CHECK_EQ(aws_reserved_request(S("$aws/things/t/shadow/name/n/x/get")), AWS_RESERVED_NONE);
+    CHECK_EQ(aws_reserved_request(S("$aws/things/t/shadow")), AWS_RESERVED_NONE);
+    CHECK_EQ(aws_reserved_request(S("$aws/certificates/create-from-csr/json")),
+             AWS_RESERVED_PROVISIONING);
+    CHECK_EQ(aws_reserved_request(S("$aws/provisioning-templates/p/provision/json")),
+             AWS_RESERVED_PROVISIONING);
+    CHECK_EQ(aws_reserved_request(S("$aws/provisioning-templates//provision/json")),
+             AWS_RESERVED_NONE);
+    CHECK_EQ(aws_reserved_request(S("dt/things/t/shadow/get")), AWS_RESERVED_NONE);
     CHECK_EQ(aws_topic_check(S("$SYS/broker"), true), -EACCES);
     CHECK_EQ(aws_topic_check(S("$aws/rules/r/a/b/c/d/e/f/g/h"), false), -EACCES);
     /* Lifecycle events: subscribe only. */

@@ -202,15 +202,15 @@ static void test_schema(void) {
     struct db *db = open_fresh("schema.db", path, sizeof path);
     struct db_aws_thing t;
 
-    CHECK_EQ(db_schema_latest(), 3);
-    CHECK_EQ(db_schema_version(db), 3);
+    CHECK_EQ(db_schema_latest(), 4);
+    CHECK_EQ(db_schema_version(db), 4);
     add_thing(db, "kept", NULL, "{\"k\":\"v\"}");
     db_close(db);
 
     /* A second open migrates nothing and keeps the data. */
     db = NULL;
     CHECK_EQ(db_open(path, &db), 0);
-    CHECK_EQ(db_schema_version(db), 3);
+    CHECK_EQ(db_schema_version(db), 4);
     memset(&t, 0, sizeof t);
     CHECK_EQ(db_aws_thing_get(db, "kept", &t), 0);
     CHECK_STR(t.attributes_json, "{\"k\":\"v\"}");
@@ -222,7 +222,7 @@ static void test_schema(void) {
 }
 
 /* A file made by migrations 0001 and 0002 alone (what the previous release
- * left on disk), with a registry in it: opening it applies 0003 only. */
+ * left on disk), with a registry in it: opening it applies 0003 and 0004. */
 static const char py_make_v2[] =
     "import sqlite3, sys\n"
     "con = sqlite3.connect(sys.argv[1])\n"
@@ -245,7 +245,7 @@ static void test_upgrade_from_v2(void) {
                         SOURCE_ROOT "/db/migrations/0002_gateway_bindings.sql"),
              0);
     CHECK_EQ(db_open(path, &db), 0);
-    CHECK_EQ(db_schema_version(db), 3);
+    CHECK_EQ(db_schema_version(db), 4);
     memset(&r, 0, sizeof r);
     CHECK_EQ(db_registry_get(db, "p", "l", "r", &r), 0);
     db_registry_clear(&r);
@@ -1076,6 +1076,351 @@ static void test_in_transaction(struct db *db) {
     CHECK_EQ(db_aws_policy_get(db, "rolled-back", &p), -ENOENT);
 }
 
+/* ---- provisioning templates (migration 0004) ---- */
+
+static int64_t add_template(struct db *db, const char *name, const char *body, int64_t now_us) {
+    struct db_aws_template t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.name, sizeof t.name, "%s", name);
+    snprintf(t.template_id, sizeof t.template_id, "tid-%s", name);
+    snprintf(t.type, sizeof t.type, "FLEET_PROVISIONING");
+    CHECK_EQ(db_aws_template_insert(db, &t, body, now_us), 0);
+    CHECK(t.rowid > 0);
+    return t.rowid;
+}
+
+static int got_template(const struct db_aws_template *t, void *ud) {
+    return got_add(ud, t->rowid, t->name);
+}
+
+static int got_template_version(const struct db_aws_template_version *v, void *ud) {
+    return got_add(ud, v->version, v->body);
+}
+
+/* A list callback that runs other queries on the same handle. */
+static int template_default_body(const struct db_aws_template *t, void *ud) {
+    char *body = NULL;
+    int r = db_aws_template_get_default_body(nested_db, t->name, &body, NULL, NULL);
+    if (r < 0)
+        return r;
+    r = got_add(ud, t->rowid, body);
+    free(body);
+    return r;
+}
+
+/* A provisioning request (by template name) and ListProvisioningTemplate-
+ * Versions must search by index. The texts mirror db_sql.c's. */
+static const char py_template_plans[] =
+    "import sqlite3, sys\n"
+    "con = sqlite3.connect(sys.argv[1])\n"
+    "qs = [\n"
+    " ('SELECT v.body, t.enabled, t.type FROM aws_prov_templates t '\n"
+    "  'JOIN aws_prov_template_versions v ON v.template_pk = t.pk '\n"
+    "  'AND v.version = t.default_version WHERE t.name = ?1', ('x',)),\n"
+    " ('SELECT template_pk, version, body, created_us FROM aws_prov_template_versions '\n"
+    "  'WHERE template_pk = ?1 AND version > ?2 ORDER BY version LIMIT ?3', (1, 0, -1)),\n"
+    "]\n"
+    "bad = 0\n"
+    "for sql, args in qs:\n"
+    "    plan = [r[3] for r in con.execute('EXPLAIN QUERY PLAN ' + sql, args)]\n"
+    "    scans = [d for d in plan if d.startswith('SCAN')]\n"
+    "    if scans or any('TEMP B-TREE' in d for d in plan):\n"
+    "        print(sql, plan, file=sys.stderr)\n"
+    "        bad = 1\n"
+    "sys.exit(bad)\n";
+
+static void test_templates(struct db *db, const char *path) {
+    struct db_aws_template t, got;
+    struct got g;
+    char *body = NULL;
+    char type[DB_AWS_TEMPLATE_TYPE_MAX];
+    bool enabled = false;
+    int64_t tr;
+
+    memset(&t, 0, sizeof t);
+    snprintf(t.name, sizeof t.name, "fleet");
+    snprintf(t.template_id, sizeof t.template_id, "0d6e1c2a-uuid");
+    snprintf(t.type, sizeof t.type, "JITP");
+    t.description = "claim template";
+    t.enabled = true;
+    t.role_arn = "arn:aws:iam::123456789012:role/Prov";
+    t.pre_hook_json = "{\"targetArn\":\"arn:aws:lambda:r:1:function:f\"}";
+    CHECK_EQ(db_aws_template_insert(db, &t, "{\"Resources\":{}}", 1000), 0);
+    tr = t.rowid;
+    CHECK(tr > 0);
+    CHECK_EQ(t.default_version, 1);
+    CHECK_EQ(t.created_us, 1000);
+    CHECK_EQ(t.modified_us, 1000);
+    t.rowid = 0;
+    CHECK_EQ(db_aws_template_insert(db, &t, "{}", 2000), -EEXIST);
+    CHECK_EQ(t.rowid, 0);
+    CHECK_EQ(db_aws_template_insert(db, &t, NULL, 2000), -EINVAL);
+    CHECK_EQ(db_aws_template_insert(NULL, &t, "{}", 2000), -EINVAL);
+    CHECK_EQ(db_aws_template_insert(db, NULL, "{}", 2000), -EINVAL);
+    snprintf(t.name, sizeof t.name, "no-type");
+    t.type[0] = '\0';
+    CHECK_EQ(db_aws_template_insert(db, &t, "{}", 2000), -EINVAL);
+    t.name[0] = '\0';
+    snprintf(t.type, sizeof t.type, "JITP");
+    CHECK_EQ(db_aws_template_insert(db, &t, "{}", 2000), -EINVAL);
+    memset(t.name, 'n', sizeof t.name);    /* not terminated within the field */
+    CHECK_EQ(db_aws_template_insert(db, &t, "{}", 2000), -EINVAL);
+    CHECK_EQ(db_aws_template_get(db, "no-type", &got), -ENOENT);
+
+    memset(&got, 0, sizeof got);
+    CHECK_EQ(db_aws_template_get(db, "fleet", &got), 0);
+    CHECK_EQ(got.rowid, tr);
+    CHECK_STR(got.name, "fleet");
+    CHECK_STR(got.template_id, "0d6e1c2a-uuid");
+    CHECK_STR(got.description, "claim template");
+    CHECK(got.enabled);
+    CHECK_STR(got.role_arn, "arn:aws:iam::123456789012:role/Prov");
+    CHECK_STR(got.type, "JITP");
+    CHECK_STR(got.pre_hook_json, "{\"targetArn\":\"arn:aws:lambda:r:1:function:f\"}");
+    CHECK_EQ(got.default_version, 1);
+    CHECK_EQ(got.created_us, 1000);
+    CHECK_EQ(got.modified_us, 1000);
+    db_aws_template_clear(&got);
+    CHECK(got.description == NULL && got.role_arn == NULL && got.pre_hook_json == NULL);
+    db_aws_template_clear(NULL);
+    got.rowid = -1;
+    CHECK_EQ(db_aws_template_get(db, "nope", &got), -ENOENT);
+    CHECK_EQ(got.rowid, -1);               /* untouched on failure */
+    CHECK(strstr(db_last_error(db), "not found") != NULL);
+
+    /* NULL description and role store "" (and read back non-NULL); no hook. */
+    memset(&t, 0, sizeof t);
+    snprintf(t.name, sizeof t.name, "bare");
+    snprintf(t.type, sizeof t.type, "FLEET_PROVISIONING");
+    CHECK_EQ(db_aws_template_insert(db, &t, "{\"Resources\":{\"a\":{}}}", 1500), 0);
+    memset(&got, 0, sizeof got);
+    CHECK_EQ(db_aws_template_get(db, "bare", &got), 0);
+    CHECK_STR(got.description, "");
+    CHECK_STR(got.role_arn, "");
+    CHECK_STR(got.template_id, "");
+    CHECK(got.pre_hook_json == NULL);
+    CHECK(!got.enabled);
+
+    /* Update: the settings, then a default version that does not exist,
+     * which changes nothing. */
+    free(got.description);
+    got.description = strdup("changed");
+    got.enabled = true;
+    free(got.role_arn);
+    got.role_arn = strdup("arn:aws:iam::123456789012:role/Other");
+    got.pre_hook_json = strdup("{\"targetArn\":\"x\"}");
+    CHECK(got.description && got.role_arn && got.pre_hook_json);
+    CHECK_EQ(db_aws_template_update(db, &got, 1600), 0);
+    got.default_version = 2;
+    free(got.description);
+    got.description = strdup("lost");
+    CHECK_EQ(db_aws_template_update(db, &got, 1700), -ENOENT);
+    db_aws_template_clear(&got);
+    CHECK_EQ(db_aws_template_get(db, "bare", &got), 0);
+    CHECK_STR(got.description, "changed");
+    CHECK(got.enabled);
+    CHECK_STR(got.role_arn, "arn:aws:iam::123456789012:role/Other");
+    CHECK_STR(got.pre_hook_json, "{\"targetArn\":\"x\"}");
+    CHECK_EQ(got.default_version, 1);
+    CHECK_EQ(got.created_us, 1500);
+    CHECK_EQ(got.modified_us, 1600);
+    /* NULL hook removes it; a missing template is -ENOENT. */
+    free(got.pre_hook_json);
+    got.pre_hook_json = NULL;
+    CHECK_EQ(db_aws_template_update(db, &got, 1800), 0);
+    got.rowid = 999999;
+    CHECK_EQ(db_aws_template_update(db, &got, 1800), -ENOENT);
+    CHECK_EQ(db_aws_template_update(db, NULL, 1800), -EINVAL);
+    db_aws_template_clear(&got);
+    CHECK_EQ(db_aws_template_get(db, "bare", &got), 0);
+    CHECK(got.pre_hook_json == NULL);
+    CHECK_EQ(got.modified_us, 1800);
+    db_aws_template_clear(&got);
+
+    /* The default body by name: one read for a provisioning request. */
+    memset(type, 'z', sizeof type);
+    CHECK_EQ(db_aws_template_get_default_body(db, "fleet", &body, &enabled, type), 0);
+    CHECK_STR(body, "{\"Resources\":{}}");
+    CHECK(enabled);
+    CHECK_STR(type, "JITP");
+    free(body);
+    body = NULL;
+    CHECK_EQ(db_aws_template_get_default_body(db, "bare", &body, NULL, NULL), 0);
+    CHECK_STR(body, "{\"Resources\":{\"a\":{}}}");
+    free(body);
+    body = (char *)"kept";
+    enabled = false;
+    CHECK_EQ(db_aws_template_get_default_body(db, "nope", &body, &enabled, type), -ENOENT);
+    CHECK_STR(body, "kept");               /* outputs untouched on failure */
+    CHECK(!enabled);
+    CHECK_STR(type, "JITP");
+    CHECK_EQ(db_aws_template_get_default_body(db, "fleet", NULL, NULL, NULL), -EINVAL);
+    CHECK_EQ(db_aws_template_get_default_body(db, NULL, &body, NULL, NULL), -EINVAL);
+
+    /* Listing in creation order, paged by rowid; callbacks may query. */
+    int64_t c = add_template(db, "third", "{\"Resources\":{\"c\":{}}}", 3000);
+    int64_t bare = 0;
+    memset(&g, 0, sizeof g);
+    CHECK_EQ(db_aws_template_list(db, 0, 0, got_template, &g), 3);
+    CHECK_STR(g.name[0], "fleet");
+    CHECK_STR(g.name[1], "bare");
+    CHECK_STR(g.name[2], "third");
+    CHECK_EQ(g.rowid[0], tr);
+    CHECK_EQ(g.rowid[2], c);
+    bare = g.rowid[1];
+    memset(&g, 0, sizeof g);
+    CHECK_EQ(db_aws_template_list(db, tr, 1, got_template, &g), 1);
+    CHECK_STR(g.name[0], "bare");
+    memset(&g, 0, sizeof g);
+    CHECK_EQ(db_aws_template_list(db, c, 0, got_template, &g), 0);
+    memset(&g, 0, sizeof g);
+    g.stop_after = 2;
+    CHECK_EQ(db_aws_template_list(db, 0, 0, got_template, &g), 2);
+    memset(&g, 0, sizeof g);
+    g.fail_with = -EIO;
+    CHECK_EQ(db_aws_template_list(db, 0, 0, got_template, &g), -EIO);
+    CHECK_EQ(g.n, 1);
+    memset(&g, 0, sizeof g);
+    CHECK_EQ(db_aws_template_list(db, 0, 0, template_default_body, &g), 3);
+    CHECK_STR(g.name[2], "{\"Resources\":{\"c\":{}}}");
+    CHECK_EQ(db_aws_template_list(db, 0, 0, NULL, &g), -EINVAL);
+
+    /* Delete: the versions go with the template. */
+    CHECK_EQ(db_aws_template_version_add(db, c, "{\"v\":2}", true, 3100, NULL), 0);
+    CHECK_EQ(db_aws_template_delete(db, c), 0);
+    CHECK_EQ(db_aws_template_delete(db, c), -ENOENT);
+    CHECK_EQ(db_aws_template_get(db, "third", &got), -ENOENT);
+    struct db_aws_template_version v;
+    CHECK_EQ(db_aws_template_version_get(db, c, 1, &v), -ENOENT);
+    CHECK_EQ(db_aws_template_version_get(db, c, 2, &v), -ENOENT);
+    memset(&g, 0, sizeof g);
+    CHECK_EQ(db_aws_template_version_list(db, c, 0, 0, got_template_version, &g), 0);
+    CHECK_EQ(db_aws_template_get_default_body(db, "third", &body, NULL, NULL), -ENOENT);
+    CHECK_EQ(db_aws_template_delete(db, bare), 0);
+    /* The name is free again: a new template starts at version 1. */
+    int64_t again = add_template(db, "third", "{}", 4000);
+    CHECK(again != c);
+    CHECK_EQ(db_aws_template_get(db, "third", &got), 0);
+    CHECK_EQ(got.default_version, 1);
+    db_aws_template_clear(&got);
+    CHECK_EQ(db_aws_template_delete(db, again), 0);
+
+    CHECK_EQ(run_python(py_template_plans, path, NULL, NULL), 0);
+}
+
+static void test_template_versions(struct db *db) {
+    struct db_aws_template got;
+    struct db_aws_template_version v;
+    struct got g;
+    int64_t tr, ver = -1;
+    char *body = NULL;
+
+    tr = add_template(db, "versioned", "{\"v\":1}", 1000);
+
+    memset(&v, 0, sizeof v);
+    CHECK_EQ(db_aws_template_version_get(db, tr, 1, &v), 0);
+    CHECK_EQ(v.template_rowid, tr);
+    CHECK_EQ(v.version, 1);
+    CHECK_STR(v.body, "{\"v\":1}");
+    CHECK_EQ(v.created_us, 1000);
+    db_aws_template_version_clear(&v);
+    CHECK(v.body == NULL);
+    db_aws_template_version_clear(NULL);
+
+    /* Up to five versions; the sixth is refused and leaves nothing. */
+    for (int i = 2; i <= DB_AWS_MAX_TEMPLATE_VERSIONS; i++) {
+        char doc[32];
+        snprintf(doc, sizeof doc, "{\"v\":%d}", i);
+        CHECK_EQ(db_aws_template_version_add(db, tr, doc, false, 1000 + i, &ver), 0);
+        CHECK_EQ(ver, i);
+    }
+    memset(&got, 0, sizeof got);
+    CHECK_EQ(db_aws_template_get(db, "versioned", &got), 0);
+    CHECK_EQ(got.default_version, 1);      /* not asked to become the default */
+    CHECK_EQ(got.modified_us, 1005);
+    CHECK_EQ(got.created_us, 1000);
+    db_aws_template_clear(&got);
+    ver = -1;
+    CHECK_EQ(db_aws_template_version_add(db, tr, "{}", true, 2000, &ver), -E2BIG);
+    CHECK_EQ(ver, -1);
+    CHECK_EQ(db_aws_template_get(db, "versioned", &got), 0);
+    CHECK_EQ(got.default_version, 1);
+    CHECK_EQ(got.modified_us, 1005);
+    db_aws_template_clear(&got);
+    CHECK_EQ(db_aws_template_version_get(db, tr, 6, &v), -ENOENT);
+    CHECK_EQ(db_aws_template_version_add(db, 999999, "{}", true, 2000, &ver), -ENOENT);
+    CHECK_EQ(db_aws_template_version_add(db, tr, NULL, true, 2000, &ver), -EINVAL);
+
+    /* Ids are never reused; a delete is a change of the template. */
+    CHECK_EQ(db_aws_template_version_delete(db, tr, 5, 2500), 0);
+    CHECK_EQ(db_aws_template_version_delete(db, tr, 5, 2500), -ENOENT);
+    CHECK_EQ(db_aws_template_version_get(db, tr, 5, &v), -ENOENT);
+    CHECK_EQ(db_aws_template_get(db, "versioned", &got), 0);
+    CHECK_EQ(got.modified_us, 2500);
+    db_aws_template_clear(&got);
+    CHECK_EQ(db_aws_template_version_add(db, tr, "{\"v\":6}", true, 3000, &ver), 0);
+    CHECK_EQ(ver, 6);
+    CHECK_EQ(db_aws_template_get(db, "versioned", &got), 0);
+    CHECK_EQ(got.default_version, 6);
+    CHECK_EQ(got.modified_us, 3000);
+    CHECK_EQ(db_aws_template_get_default_body(db, "versioned", &body, NULL, NULL), 0);
+    CHECK_STR(body, "{\"v\":6}");
+    free(body);
+
+    /* The default cannot go; moving it (update) frees the old one. */
+    CHECK_EQ(db_aws_template_version_delete(db, tr, 6, 3100), -EBUSY);
+    CHECK(strstr(db_last_error(db), "default") != NULL);
+    CHECK_EQ(db_aws_template_version_delete(db, 999999, 1, 3100), -ENOENT);
+    got.default_version = 2;
+    CHECK_EQ(db_aws_template_update(db, &got, 3200), 0);
+    db_aws_template_clear(&got);
+    CHECK_EQ(db_aws_template_version_delete(db, tr, 2, 3300), -EBUSY);
+    CHECK_EQ(db_aws_template_version_delete(db, tr, 6, 3300), 0);
+    CHECK_EQ(db_aws_template_get_default_body(db, "versioned", &body, NULL, NULL), 0);
+    CHECK_STR(body, "{\"v\":2}");
+    free(body);
+
+    /* Listing in version order, paged by version id. */
+    memset(&g, 0, sizeof g);
+    CHECK_EQ(db_aws_template_version_list(db, tr, 0, 0, got_template_version, &g), 4);
+    CHECK_EQ(g.rowid[0], 1);
+    CHECK_EQ(g.rowid[1], 2);
+    CHECK_EQ(g.rowid[2], 3);
+    CHECK_EQ(g.rowid[3], 4);
+    CHECK_STR(g.name[3], "{\"v\":4}");
+    memset(&g, 0, sizeof g);
+    CHECK_EQ(db_aws_template_version_list(db, tr, 1, 2, got_template_version, &g), 2);
+    CHECK_EQ(g.rowid[0], 2);
+    CHECK_EQ(g.rowid[1], 3);
+    memset(&g, 0, sizeof g);
+    CHECK_EQ(db_aws_template_version_list(db, tr, 4, 0, got_template_version, &g), 0);
+    memset(&g, 0, sizeof g);
+    g.stop_after = 1;
+    CHECK_EQ(db_aws_template_version_list(db, tr, 0, 0, got_template_version, &g), 1);
+    CHECK_EQ(db_aws_template_version_list(db, tr, 0, 0, NULL, &g), -EINVAL);
+    memset(&g, 0, sizeof g);
+    CHECK_EQ(db_aws_template_version_list(db, 999999, 0, 0, got_template_version, &g), 0);
+
+    /* Inside a caller's transaction a refused add rolls back its own
+     * savepoint only. */
+    CHECK_EQ(db_begin(db), 0);
+    CHECK_EQ(db_aws_template_version_add(db, tr, "{\"v\":7}", false, 4000, &ver), 0);
+    CHECK_EQ(ver, 7);
+    CHECK_EQ(db_aws_template_version_add(db, tr, "{}", false, 4000, &ver), -E2BIG);
+    CHECK_EQ(db_aws_template_version_delete(db, tr, 2, 4000), -EBUSY);
+    CHECK_EQ(db_commit(db), 0);
+    CHECK_EQ(db_aws_template_version_get(db, tr, 7, &v), 0);
+    CHECK_STR(v.body, "{\"v\":7}");
+    db_aws_template_version_clear(&v);
+    /* Rolled back as a whole: a template and its version 1 together. */
+    CHECK_EQ(db_begin(db), 0);
+    add_template(db, "rolled-back", "{}", 5000);
+    CHECK_EQ(db_rollback(db), 0);
+    CHECK_EQ(db_aws_template_get(db, "rolled-back", &got), -ENOENT);
+    CHECK_EQ(db_aws_template_get_default_body(db, "rolled-back", &body, NULL, NULL), -ENOENT);
+    /* "versioned" stays for the reopen check in main. */
+}
+
 static void cleanup(void) {
     tu_tmpdir_cleanup(tmpdir);
 }
@@ -1103,17 +1448,23 @@ int main(void) {
     test_principals(db);
     test_settings(db);
     test_in_transaction(db);
+    test_templates(db, path);
+    test_template_versions(db);
     db_close(db);
 
     /* Reopened: the data is kept, and the file is sound. */
     db = NULL;
     CHECK_EQ(db_open(path, &db), 0);
-    CHECK_EQ(db_schema_version(db), 3);
+    CHECK_EQ(db_schema_version(db), 4);
     char out[32];
     CHECK_EQ(db_aws_setting_get(db, "endpoint_prefix", out, sizeof out), 0);
     CHECK_STR(out, "0123456789abcdef");
     struct db_aws_policy p;
     CHECK_EQ(db_aws_policy_get(db, "txn-pol", &p), 0);
+    char *body = NULL;
+    CHECK_EQ(db_aws_template_get_default_body(db, "versioned", &body, NULL, NULL), 0);
+    CHECK_STR(body, "{\"v\":2}");
+    free(body);
     db_close(db);
     check_integrity(path);
 

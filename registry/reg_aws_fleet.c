@@ -2,6 +2,7 @@
 #include "registry/reg_aws_fleet.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -104,7 +105,7 @@ static int token_check(struct db *db, const char *token, int64_t now_us,
     if (sscanf(token + strlen(TOKEN_PREFIX), "%64[0-9a-f].%lld.%64[0-9a-f]%n", cert_id, &expiry,
                got_mac, &used) != 3 ||
         token[strlen(TOKEN_PREFIX) + (size_t)used] != '\0' || strlen(cert_id) != AWS_CERT_ID_LEN ||
-        strlen(got_mac) != 64)
+        strlen(got_mac) != 64 || expiry < 0 || expiry > INT64_MAX / 1000000)
         return -EINVAL;
     int r = db_aws_setting_get(db, TOKEN_KEY_SETTING, key, sizeof(key));
     if (r == -ENOENT)

@@ -11,9 +11,9 @@
  * Ownership tokens are HMAC-SHA256 over the certificate id and an expiry
  * one hour ahead, keyed with a secret kept in the store's account settings
  * (made on first use), so any daemon on the store accepts them. Not done:
- * deleting a certificate whose token expired unused (AWS does), a
- * template's pre-provisioning hook (AWS calls a Lambda; refused here), the
- * CBOR payload format. */
+ * deleting a certificate whose token expired unused (AWS does), calling a
+ * template's pre-provisioning hook (a Lambda on AWS; the template runs
+ * without it), the CBOR payload format. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>

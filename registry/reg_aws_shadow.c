@@ -62,7 +62,10 @@ int reg_aws_shadow_topic(const uint8_t *topic, size_t len, char thing[AWS_SHADOW
             known = true;
         }
 #undef IS
-    if (!known || ll[0] == 0 || (op_at == 4 && ll[3] == 0))
+    /* A NUL would cut the name short as a C string: not a name (MQTT
+     * forbids it in topics anyway [MQTT-4.7.3-2]). */
+    if (!known || ll[0] == 0 || memchr(lv[0], '\0', ll[0]) ||
+        (op_at == 4 && (ll[3] == 0 || memchr(lv[3], '\0', ll[3]))))
         return -ENOENT;
     if (ll[0] > AWS_SHADOW_MAX_THING_NAME || (op_at == 4 && ll[3] > AWS_SHADOW_MAX_SHADOW_NAME))
         return -EINVAL;

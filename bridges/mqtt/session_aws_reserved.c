@@ -37,8 +37,9 @@ static void serve_shadow(struct sess *s, const struct mqtt_publish *p)
     };
 
     if (reg_aws_shadow_topic(p->topic.p, p->topic.len, thing, shadow, &op) < 0) {
-        log_info("shadow request ignored peer=%s client_id=\"%s\" topic=\"%s\": name too long",
-                 s->peer, s->client_id, log_escape(esc, sizeof(esc), p->topic.p, p->topic.len));
+        log_info("shadow request ignored peer=%s client_id=\"%s\" topic=\"%s\": invalid thing "
+                 "or shadow name", s->peer, s->client_id,
+                 log_escape(esc, sizeof(esc), p->topic.p, p->topic.len));
         return;
     }
     int r = reg_aws_shadow_serve(&ctx, thing, shadow, op, p->payload.p, p->payload.len, false,

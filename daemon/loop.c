@@ -393,8 +393,16 @@ static struct lws_vhost *create_listener(const struct cfg *cfg, const struct pki
         break;
     case CFG_PROTO_HTTP_DEVICES:
         info.protocols = devhttp_protocols();
-        if (l->tls)
+        if (l->tls) {
             info.alpn = "http/1.1";     /* no h2: the bridge speaks HTTP/1.1 */
+            /* As on the MQTT listener: a client certificate is requested
+             * (AWS's HTTPS publish) but not required (Google's Bearer JWT
+             * requests send none); the bridge accepts any certificate in
+             * the handshake and judges it per request. */
+            info.options |= LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT |
+                            LWS_SERVER_OPTION_PEER_CERT_NOT_REQUIRED;
+            info.ssl_ca_filepath = pki->ca_cert;
+        }
         break;
     case CFG_PROTO_ADMIN:
         info.protocols = webui_admin_protocols();
@@ -558,6 +566,9 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
         .service = G.service,
         .google_prefix = cfg->upstream.google_prefix,
         .pubsub_prefix = cfg->upstream.pubsub_prefix,
+        .aws_prefix = cfg->upstream.aws_prefix,
+        .aws_region = cfg->aws.region,
+        .aws_account_id = cfg->aws.account_id,
         .clock_skew = cfg->google.clock_skew,
         .max_token_lifetime = cfg->google.max_token_lifetime,
         .refresh_interval = cfg->google.refresh_interval,

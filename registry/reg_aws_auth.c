@@ -107,7 +107,9 @@ static enum reg_auth_reason compile(struct db *db, const struct reg_aws_env *env
 
     memset(&thing, 0, sizeof(thing));
     a->thing_name[0] = '\0';
-    r = db_aws_thing_principal_exists(db, a->client_id, a->cert_arn);
+    /* No client id (HTTPS publish): no thing either, as on AWS, where the
+     * thing variables exist only on MQTT and WebSocket connections. */
+    r = a->client_id[0] ? db_aws_thing_principal_exists(db, a->client_id, a->cert_arn) : 0;
     if (r < 0)
         goto out;
     if (r == 1 && db_aws_thing_get(db, a->client_id, &thing) == 0) {
@@ -128,7 +130,7 @@ static enum reg_auth_reason compile(struct db *db, const struct reg_aws_env *env
     struct aws_policy_ctx ctx = {
         .region = env->region,
         .account = env->account,
-        .client_id = a->client_id,
+        .client_id = a->client_id[0] ? a->client_id : NULL,
         .thing_name = have_thing ? thing.name : NULL,
         .thing_type_name = have_thing && thing.type_name[0] ? thing.type_name : NULL,
         .thing_attrs = kv,
@@ -176,17 +178,51 @@ static enum reg_auth_reason check_connect(const struct reg_aws_auth *a)
                                                                : REG_AUTH_NOT_AUTHORIZED;
 }
 
+/* The certificate steps shared by both entry points: fingerprint, lookup,
+ * status and validity, then the policies compiled for what ret already
+ * holds (client id or none, source address, connect attributes). On
+ * failure ret is left for the caller to clear. */
+static enum reg_auth_reason cert_and_policies(struct db *db, const struct reg_aws_env *env,
+                                              const uint8_t *der, size_t der_len, int64_t now_us,
+                                              struct reg_aws_auth *ret)
+{
+    struct db_aws_cert cert;
+    enum reg_auth_reason reason;
+
+    memset(&cert, 0, sizeof(cert));
+    if (aws_cert_id_der(der, der_len, ret->cert_id) < 0)
+        return REG_AUTH_CERT_UNKNOWN;
+    int r = db_aws_cert_get(db, ret->cert_id, &cert);
+    if (r == -ENOENT)
+        return REG_AUTH_CERT_UNKNOWN;
+    if (r < 0)
+        return REG_AUTH_STORE_ERROR;
+    reason = cert_usable(&cert, now_us);
+    if (reason != REG_AUTH_OK)
+        goto out;
+    ret->cert_rowid = cert.rowid;
+    ret->der = malloc(der_len);
+    if (!ret->der || reg_aws_cert_arn(env, ret->cert_id, ret->cert_arn, sizeof(ret->cert_arn)) < 0) {
+        reason = REG_AUTH_STORE_ERROR;
+        goto out;
+    }
+    memcpy(ret->der, der, der_len);
+    ret->der_len = der_len;
+    reason = compile(db, env, ret, &ret->policies);
+out:
+    db_aws_cert_clear(&cert);
+    return reason;
+}
+
 enum reg_auth_reason reg_aws_authenticate(struct db *db, const struct reg_aws_env *env,
                                           const uint8_t *der, size_t der_len,
                                           const uint8_t *client_id, size_t cid_len,
                                           const char *source_ip, bool persistent, bool last_will,
                                           int64_t now_us, struct reg_aws_auth *ret)
 {
-    struct db_aws_cert cert;
     enum reg_auth_reason reason;
 
     memset(ret, 0, sizeof(*ret));
-    memset(&cert, 0, sizeof(cert));
     if (cid_len < 1 || cid_len >= sizeof(ret->client_id) || client_id[0] == '$' ||
         memchr(client_id, '\0', cid_len))
         return REG_AUTH_BAD_CLIENT_ID;
@@ -196,41 +232,26 @@ enum reg_auth_reason reg_aws_authenticate(struct db *db, const struct reg_aws_en
     ret->persistent = persistent;
     ret->last_will = last_will;
 
-    if (aws_cert_id_der(der, der_len, ret->cert_id) < 0) {
-        reason = REG_AUTH_CERT_UNKNOWN;
-        goto fail;
-    }
-    int r = db_aws_cert_get(db, ret->cert_id, &cert);
-    if (r == -ENOENT) {
-        reason = REG_AUTH_CERT_UNKNOWN;
-        goto fail;
-    }
-    if (r < 0) {
-        reason = REG_AUTH_STORE_ERROR;
-        goto fail;
-    }
-    reason = cert_usable(&cert, now_us);
+    reason = cert_and_policies(db, env, der, der_len, now_us, ret);
+    if (reason == REG_AUTH_OK)
+        reason = check_connect(ret);
     if (reason != REG_AUTH_OK)
-        goto fail;
-    ret->cert_rowid = cert.rowid;
-    ret->der = malloc(der_len);
-    if (!ret->der || reg_aws_cert_arn(env, ret->cert_id, ret->cert_arn, sizeof(ret->cert_arn)) < 0) {
-        reason = REG_AUTH_STORE_ERROR;
-        goto fail;
-    }
-    memcpy(ret->der, der, der_len);
-    ret->der_len = der_len;
-    reason = compile(db, env, ret, &ret->policies);
+        reg_aws_auth_clear(ret);
+    return reason;
+}
+
+enum reg_auth_reason reg_aws_authenticate_http(struct db *db, const struct reg_aws_env *env,
+                                               const uint8_t *der, size_t der_len,
+                                               const char *source_ip, int64_t now_us,
+                                               struct reg_aws_auth *ret)
+{
+    enum reg_auth_reason reason;
+
+    memset(ret, 0, sizeof(*ret));
+    snprintf(ret->source_ip, sizeof(ret->source_ip), "%s", source_ip ? source_ip : "");
+    reason = cert_and_policies(db, env, der, der_len, now_us, ret);
     if (reason != REG_AUTH_OK)
-        goto fail;
-    reason = check_connect(ret);
-    if (reason != REG_AUTH_OK)
-        goto fail;
-    db_aws_cert_clear(&cert);
-    return REG_AUTH_OK;
-fail:
-    db_aws_cert_clear(&cert);
-    reg_aws_auth_clear(ret);
+        reg_aws_auth_clear(ret);
     return reason;
 }
 

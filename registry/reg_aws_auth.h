@@ -58,6 +58,22 @@ enum reg_auth_reason reg_aws_authenticate(struct db *db, const struct reg_aws_en
                                           const char *source_ip, bool persistent, bool last_will,
                                           int64_t now_us, struct reg_aws_auth *ret);
 
+/* The same certificate steps for AWS's HTTPS publish [aws-iot-core.md
+ * 1.13], which has no client id and no iot:Connect: unknown
+ * (CERT_UNKNOWN), not ACTIVE (CERT_INACTIVE), outside its validity
+ * (CERT_EXPIRED), store failure (STORE_ERROR). The policies are compiled
+ * without a client id and without a thing: a statement using
+ * ${iot:ClientId} or ${iot:Connection.Thing.*} never applies (the
+ * engine's rule for every unresolvable variable: an Allow with one grants
+ * nothing, a Deny with one denies nothing), and
+ * iot:Connection.Thing.IsAttached is false. The caller checks iot:Publish
+ * (and iot:RetainPublish) itself. ret->client_id is "" and ret must not be
+ * passed to reg_aws_recheck. Same ownership rules as above. */
+enum reg_auth_reason reg_aws_authenticate_http(struct db *db, const struct reg_aws_env *env,
+                                               const uint8_t *der, size_t der_len,
+                                               const char *source_ip, int64_t now_us,
+                                               struct reg_aws_auth *ret);
+
 /* After a change in the store (certificate status, policies, attachments,
  * things): re-reads the certificate and recompiles the policies in place.
  * Returns REG_AUTH_OK, or the reason the session must end (the certificate

@@ -1,13 +1,19 @@
 /* The device HTTPS bridge's transport glue, the only file of bridges/http
  * that sees libwebsockets. Owns one request at a time per connection
  * (keep-alive reuses the per-session struct): it routes and frames the
- * request, authenticates the Bearer JWT before reading any body (so an
- * unauthenticated peer cannot make us buffer), collects the body up to
- * max_body, and answers in Google's error envelope. Once the body (or the
- * getConfig query) is parsed, gatewayInfo decides whom the request acts for
- * (resolve_gateway). An event is answered 200 only once the broker has
- * acknowledged it on the service link (DESIGN.md: acknowledge only what
- * the broker has). */
+ * request, authenticates it before reading any body (so an unauthenticated
+ * peer cannot make us buffer), collects the body up to max_body, and
+ * answers. Two families share the listener, told apart by the path:
+ * Google's DeviceService (Bearer JWT, Google's error envelope; once the
+ * body or the getConfig query is parsed, gatewayInfo decides whom the
+ * request acts for, resolve_gateway) and AWS's HTTPS publish (POST
+ * /topics/T, the TLS client certificate, AWS's {"message","traceId"}
+ * answers; aws_admit decides everything but the payload before the body).
+ * The listener requests a client certificate without requiring one and
+ * accepts any in the handshake: identity is the fingerprint, looked up per
+ * request. An event or a QoS 1 publish is answered 200 only once the
+ * broker has acknowledged it on the service link (DESIGN.md: acknowledge
+ * only what the broker has). */
 #include "bridges/http/devhttp.h"
 
 #include <errno.h>
@@ -19,14 +25,20 @@
 #include <strings.h>
 
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sys/random.h>
 
+#include "bridges/http/devhttp_aws.h"
 #include "bridges/http/devhttp_req.h"
+#include "bridges/mqtt/aws.h"
 #include "bridges/mqtt/codec5.h"
 #include "bridges/upstream/service.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "db/db.h"
+#include "registry/reg_aws_auth.h"
 #include "registry/reg_device_auth.h"
 #include "registry/reg_gateway.h"
 
@@ -49,6 +61,9 @@ static struct {
     struct service_link *service;       /* borrowed */
     char google_prefix[256];
     char pubsub_prefix[256];
+    char aws_prefix[256];
+    char aws_region[64];
+    char aws_account[64];
     int64_t clock_skew, max_token_lifetime, refresh_interval;
     size_t max_body;
     struct devhttp_rate rate;
@@ -95,6 +110,14 @@ struct dh_conn {
     bool head_sent, close, www_auth, retry_after;
     const char *allow;                  /* static; Allow: on 405 */
     char peer[64];
+    /* AWS's HTTPS publish: everything but the payload is decided before
+     * the body is read (aws_admit). */
+    bool aws;
+    uint8_t aws_qos;
+    bool aws_retain;
+    char aws_cert[AWS_CERT_ID_LEN + 1];  /* for logs; "" until known */
+    char aws_topic[256 + AWS_MAX_TOPIC + 1];   /* upstream: {aws_prefix}TOPIC */
+    char trace_id[DEVHTTP_AWS_TRACE_ID_LEN + 1];
 };
 
 static void on_event_done(void *req, int err);
@@ -126,14 +149,19 @@ static void conn_reset(struct dh_conn *c)
 int devhttp_init(const struct devhttp_options *o)
 {
     struct devhttp_rate rate;
-    const char *gp, *pp;
+    const char *gp, *pp, *ap, *ar, *aa;
     int rc;
 
     if (!o || !o->db)
         return -EINVAL;
     gp = o->google_prefix ? o->google_prefix : "google/";
     pp = o->pubsub_prefix ? o->pubsub_prefix : "pubsub/";
-    if (strlen(gp) >= sizeof(dh.google_prefix) || strlen(pp) >= sizeof(dh.pubsub_prefix))
+    ap = o->aws_prefix ? o->aws_prefix : "aws/";
+    ar = o->aws_region && *o->aws_region ? o->aws_region : "us-east-1";
+    aa = o->aws_account_id && *o->aws_account_id ? o->aws_account_id : "123456789012";
+    if (strlen(gp) >= sizeof(dh.google_prefix) || strlen(pp) >= sizeof(dh.pubsub_prefix) ||
+        strlen(ap) >= sizeof(dh.aws_prefix) || strlen(ar) >= sizeof(dh.aws_region) ||
+        strlen(aa) >= sizeof(dh.aws_account))
         return -ENAMETOOLONG;
     rc = devhttp_rate_init(&rate, DEVHTTP_RATE_SLOTS, o->max_state_per_second);
     if (rc < 0)
@@ -144,6 +172,9 @@ int devhttp_init(const struct devhttp_options *o)
     dh.service = o->service;
     memcpy(dh.google_prefix, gp, strlen(gp) + 1);
     memcpy(dh.pubsub_prefix, pp, strlen(pp) + 1);
+    memcpy(dh.aws_prefix, ap, strlen(ap) + 1);
+    memcpy(dh.aws_region, ar, strlen(ar) + 1);
+    memcpy(dh.aws_account, aa, strlen(aa) + 1);
     dh.clock_skew = o->clock_skew;
     dh.max_token_lifetime = o->max_token_lifetime;
     dh.refresh_interval = o->refresh_interval;
@@ -169,6 +200,16 @@ static void reply_start(struct dh_conn *c)
     c->phase = DH_REPLY;
     c->sent = 0;
     c->head_sent = false;
+    if (c->aws) {
+        if (c->status >= 500)
+            log_warn("http-devices: %s aws-publish cert=%s peer=%s trace=%s -> %d", c->method,
+                     c->aws_cert[0] ? c->aws_cert : "-", c->peer, c->trace_id, c->status);
+        else
+            log_debug("http-devices: %s aws-publish cert=%s peer=%s trace=%s -> %d", c->method,
+                      c->aws_cert[0] ? c->aws_cert : "-", c->peer, c->trace_id, c->status);
+        lws_callback_on_writable(c->wsi);
+        return;
+    }
     log_escape(cid, sizeof(cid), c->target.client_id, c->target.client_id_len);
     if (c->status >= 500)
         log_warn("http-devices: %s %s client_id=\"%s\" peer=%s -> %d", c->method,
@@ -204,18 +245,34 @@ static void reply_ok_empty(struct dh_conn *c)
     reply_body(c, 200, body, 3);
 }
 
-static void reply_error(struct dh_conn *c, const struct devhttp_err *e)
+/* AWS's answer: 200 {"message":"OK","traceId":...}. */
+static void reply_aws_ok(struct dh_conn *c)
 {
     char *body = NULL;
     size_t len = 0;
 
-    if (devhttp_error_body(e, &body, &len) < 0) {
+    if (devhttp_aws_body("OK", c->trace_id, &body, &len) < 0) {
+        c->close = true;
+        reply_body(c, 500, NULL, 0);
+        return;
+    }
+    reply_body(c, 200, body, len);
+}
+
+static void reply_error(struct dh_conn *c, const struct devhttp_err *e)
+{
+    char *body = NULL;
+    size_t len = 0;
+    int rc = c->aws ? devhttp_aws_body(e->msg, c->trace_id, &body, &len)
+                    : devhttp_error_body(e, &body, &len);
+
+    if (rc < 0) {
         /* Nothing to say it with: an empty 500, and a fresh connection. */
         c->close = true;
         reply_body(c, 500, NULL, 0);
         return;
     }
-    c->www_auth = e->http == 401;
+    c->www_auth = e->http == 401 && !c->aws;
     c->retry_after = e->http == 429 || e->http == 503;
     reply_body(c, e->http, body, len);
 }
@@ -233,8 +290,14 @@ static int write_head(struct lws *wsi, struct dh_conn *c)
     unsigned char head[LWS_PRE + 768];
     unsigned char *start = head + LWS_PRE, *p = start, *end = head + sizeof(head) - 1;
 
-    if (lws_add_http_common_headers(wsi, (unsigned int)c->status, "application/json; charset=UTF-8",
+    if (lws_add_http_common_headers(wsi, (unsigned int)c->status,
+                                    c->aws ? "application/json" : "application/json; charset=UTF-8",
                                     (lws_filepos_t)c->reply_len, &p, end))
+        return -1;
+    /* AWS repeats the traceId as its request id. */
+    if (c->aws && lws_add_http_header_by_name(wsi, (const unsigned char *)"x-amzn-RequestId:",
+                                              (const unsigned char *)c->trace_id,
+                                              (int)strlen(c->trace_id), &p, end))
         return -1;
     if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
                                      (const unsigned char *)"no-store", 8, &p, end))
@@ -573,6 +636,16 @@ static void reply_publish_failed(struct dh_conn *c, int err)
 {
     struct devhttp_err e;
 
+    if (c->aws) {
+        if (err == -EMSGSIZE)
+            devhttp_aws_err_set(&e, 413, "Payload too large for the message broker");
+        else if (err == -EINVAL)
+            devhttp_aws_err_set(&e, 400, "The message cannot be forwarded");
+        else
+            devhttp_aws_err_set(&e, 503, "Service Unavailable");
+        reply_error(c, &e);
+        return;
+    }
     if (err == -EMSGSIZE || err == -EINVAL)
         devhttp_err_set(&e, DEVHTTP_G_INVALID_ARGUMENT,
                         "The message cannot be forwarded (topic or size).");
@@ -591,8 +664,8 @@ static void on_deadline(lws_sorted_usec_list_t *sul)
         return;
     if (dh.service)
         service_cancel(dh.service, c);
-    log_warn("http-devices: the broker did not acknowledge an event from peer=%s in %d ms",
-             c->peer, DEVHTTP_UPSTREAM_DEADLINE_MS);
+    log_warn("http-devices: the broker did not acknowledge %s from peer=%s in %d ms",
+             c->aws ? "a publish" : "an event", c->peer, DEVHTTP_UPSTREAM_DEADLINE_MS);
     /* It may still arrive: the device retries and may duplicate, which
      * QoS 1 allows. */
     devhttp_err_set(&e, DEVHTTP_G_DEADLINE_EXCEEDED, "The message broker did not answer in time.");
@@ -608,6 +681,10 @@ static void on_event_done(void *req, int err)
     lws_sul_cancel(&c->deadline);
     if (err < 0) {
         reply_publish_failed(c, err);
+        return;
+    }
+    if (c->aws) {
+        reply_aws_ok(c);
         return;
     }
     if (dh.db)
@@ -746,10 +823,40 @@ static void serve_state(struct dh_conn *c, const char *body, size_t len)
     reply_ok_empty(c);
 }
 
+/* ---- AWS HTTPS publish [aws-iot-core.md 1.13] ---- */
+
+/* QoS 1 waits for the broker's PUBACK (on_event_done); QoS 0 is answered
+ * once the link has taken the message, as AWS answers it at once. */
+static void serve_aws_publish(struct dh_conn *c, const void *body, size_t len)
+{
+    int rc = dh.service ? service_publish_full(dh.service, c->aws_topic, body, len, c->aws_qos,
+                                               c->aws_retain, NULL, 0,
+                                               c->aws_qos ? on_event_done : NULL, c)
+                        : -ENOTCONN;
+
+    if (rc < 0) {
+        log_info("http-devices: aws-publish not forwarded cert=%s peer=%s reason=%s", c->aws_cert,
+                 c->peer, rc == -EMSGSIZE ? "too-large-for-broker" : "broker-unavailable");
+        reply_publish_failed(c, rc);
+        return;
+    }
+    if (c->aws_qos == 0) {
+        reply_aws_ok(c);
+        return;
+    }
+    c->phase = DH_UPSTREAM;
+    lws_sul_schedule(lws_get_context(c->wsi), 0, &c->deadline, on_deadline,
+                     (lws_usec_t)DEVHTTP_UPSTREAM_DEADLINE_MS * LWS_US_PER_MS);
+}
+
 static int dispatch(struct dh_conn *c)
 {
     const char *body = c->body.len ? (const char *)c->body.data : "";
 
+    if (c->aws) {
+        serve_aws_publish(c, body, c->body.len);
+        return 0;
+    }
     switch (c->target.route) {
     case DEVHTTP_ROUTE_GET_CONFIG: serve_config(c); break;
     case DEVHTTP_ROUTE_PUBLISH_EVENT: serve_event(c, body, c->body.len); break;
@@ -894,11 +1001,182 @@ static int authenticate(struct lws *wsi, struct dh_conn *c, bool close_on_refusa
     return 0;
 }
 
+/* The certificate the client presented, as DER (malloc'd). Returns 0,
+ * -ENOENT (none), -EIO, -ENOMEM. lws's "verified" flag is not consulted:
+ * the handshake accepts any certificate (accept_presented_cert) and a
+ * missing one reports verified too. A resumed TLS session keeps its
+ * certificate. */
+static int peer_cert_der(struct lws *wsi, uint8_t **ret, size_t *ret_len)
+{
+    SSL *ssl = lws_get_ssl(wsi);
+    X509 *x = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+    unsigned char *der = NULL;
+    uint8_t *copy;
+    int n;
+
+    if (!x)
+        return -ENOENT;
+    n = i2d_X509(x, &der);
+    if (n <= 0)
+        return -EIO;
+    copy = malloc((size_t)n);
+    if (copy)
+        memcpy(copy, der, (size_t)n);
+    OPENSSL_free(der);
+    if (!copy)
+        return -ENOMEM;
+    *ret = copy;
+    *ret_len = (size_t)n;
+    return 0;
+}
+
+/* Replaces X509_verify_cert for client certificates on this listener, as
+ * on the MQTT one (bridges/mqtt/listener.c): AWS identity is the
+ * fingerprint, looked up per request; a chain would only cost CPU and then
+ * be ignored (a certificate registered without a CA has none we know).
+ * The handshake still checks CertificateVerify, the client's proof that
+ * it holds the certificate's key. */
+static int accept_presented_cert(X509_STORE_CTX *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    return 1;
+}
+
+/* Logs an AWS refusal with a reason word (never the payload), answers e
+ * and returns -EACCES. */
+static int aws_refuse(struct dh_conn *c, const char *topic, size_t tl, const char *reason,
+                      const struct devhttp_err *e, bool close)
+{
+    char t[300];
+
+    log_info("http-devices: aws-publish refused cert=%s peer=%s topic=\"%s\" reason=%s trace=%s",
+             c->aws_cert[0] ? c->aws_cert : "-", c->peer, log_escape(t, sizeof(t), topic, tl),
+             reason, c->trace_id);
+    reply_early(c, e, close);
+    return -EACCES;
+}
+
+/* Everything about an AWS publish but its payload, before any body is
+ * read: the certificate (registered, ACTIVE, valid), the query, AWS's
+ * topic rules, iot:Publish (and iot:RetainPublish) on topic/TOPIC, the
+ * 128 KiB limit. Policies are compiled per request, so a change in the
+ * store applies to the next one. Returns 0 with c->aws_* set, or has
+ * answered and returns < 0. */
+static int aws_admit(struct lws *wsi, struct dh_conn *c, const char *topic, size_t tl,
+                     uint64_t length, bool close_on_refusal)
+{
+    const struct reg_aws_env env = { .region = dh.aws_region, .account = dh.aws_account };
+    struct devhttp_aws_query q;
+    struct reg_aws_auth auth;
+    struct devhttp_err e;
+    enum reg_auth_reason r;
+    char arg[1024], res[AWS_MAX_TOPIC + 16];
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    bool allowed, retain_allowed = true;
+    int rc, n;
+
+    rc = peer_cert_der(wsi, &der, &der_len);
+    if (rc < 0) {
+        devhttp_aws_auth_refusal(rc == -ENOENT ? REG_AUTH_CERT_UNKNOWN : REG_AUTH_STORE_ERROR, &e);
+        return aws_refuse(c, topic, tl, rc == -ENOENT ? "no-certificate" : "certificate-unreadable",
+                          &e, close_on_refusal);
+    }
+    if (aws_cert_id_der(der, der_len, c->aws_cert) < 0)
+        c->aws_cert[0] = '\0';
+    r = reg_aws_authenticate_http(dh.db, &env, der, der_len, c->peer, time_now_unix_us(), &auth);
+    free(der);
+    if (r != REG_AUTH_OK) {
+        devhttp_aws_auth_refusal(r, &e);
+        return aws_refuse(c, topic, tl, reg_auth_reason_word(r), &e, close_on_refusal);
+    }
+
+    /* lws splits the query at '&' and decodes %XX and '+'. An argument
+     * that does not fit arg is none of ours (qos and retain are short; a
+     * long responseTopic is ignored like the other MQTT 5 extras), but the
+     * ones after it still count. */
+    memset(&q, 0, sizeof(q));
+    rc = 0;
+    for (int i = 0; rc == 0; i++) {
+        n = lws_hdr_copy_fragment(wsi, arg, (int)sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0) {
+            if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0)
+                continue;
+            break;
+        }
+        if (n > 0)
+            rc = devhttp_aws_query_add(&q, arg, (size_t)n, &e);
+    }
+    if (rc < 0) {
+        reg_aws_auth_clear(&auth);
+        return aws_refuse(c, topic, tl, "bad-query", &e, close_on_refusal);
+    }
+    rc = devhttp_aws_topic_check(topic, tl, &e);
+    if (rc < 0) {
+        reg_aws_auth_clear(&auth);
+        return aws_refuse(c, topic, tl, rc == -EACCES ? "reserved-topic" : "bad-topic", &e,
+                          close_on_refusal);
+    }
+    n = snprintf(res, sizeof(res), "topic/%.*s", (int)tl, topic);
+    allowed = n > 0 && (size_t)n < sizeof(res) &&
+              reg_aws_allows(&auth, AWS_ACT_PUBLISH, res, (size_t)n);
+    if (allowed && q.retain)
+        retain_allowed = reg_aws_allows(&auth, AWS_ACT_RETAIN_PUBLISH, res, (size_t)n);
+    reg_aws_auth_clear(&auth);
+    if (!allowed || !retain_allowed) {
+        devhttp_aws_err_set(&e, 403, "Forbidden");
+        return aws_refuse(c, topic, tl, !allowed ? "publish-denied" : "retain-publish-denied", &e,
+                          close_on_refusal);
+    }
+    if (length > AWS_MAX_PAYLOAD) {
+        devhttp_aws_err_set(&e, 413, "Payload too large: at most %d bytes", AWS_MAX_PAYLOAD);
+        return aws_refuse(c, topic, tl, "payload-too-large", &e, true);
+    }
+    if (aws_map_up(dh.aws_prefix, (const uint8_t *)topic, tl, c->aws_topic,
+                   sizeof(c->aws_topic)) < 0) {
+        devhttp_aws_err_set(&e, 400, "Invalid topic: too long");
+        return aws_refuse(c, topic, tl, "bad-topic", &e, close_on_refusal);
+    }
+    c->aws_qos = q.qos;
+    c->aws_retain = q.retain;
+    return 0;
+}
+
+/* lws reads a TLS connection pt_serv_buf_size bytes at a time; what
+ * OpenSSL already decrypted beyond that stays in the SSL object, and lws
+ * 4.1 on libuv forces only one more read of it before the socket is
+ * readable again (its idle handler stops after one forced service). A body
+ * that ends inside that remainder stalled until lws's timeout (curl sends
+ * a body in 16 KiB TLS records: any body over ~8 KiB). Waking the loop
+ * makes lws force one more read, and each chunk re-arms it while anything
+ * is pending. The MQTT listener drains the SSL object itself; here lws
+ * must see the bytes, or its Content-Length accounting (and keep-alive)
+ * would break. */
+static void wake_for_tls_pending(struct lws *wsi)
+{
+    SSL *ssl = lws_get_ssl(wsi);
+
+    if (ssl && SSL_pending(ssl) > 0)
+        lws_cancel_service(lws_get_context(wsi));
+}
+
+static void new_trace_id(struct dh_conn *c)
+{
+    uint8_t r[16];
+
+    if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+        memset(r, 0, sizeof(r));
+    devhttp_aws_trace_id(r, c->trace_id);
+}
+
 static int on_http(struct lws *wsi, struct dh_conn *c, const char *in, size_t in_len)
 {
     enum lws_token_indexes tok = WSI_TOKEN_COUNT;
     char path[DEVHTTP_PATH_MAX], num[32];
     struct devhttp_err e;
+    const char *aws_topic = NULL;
+    size_t aws_tl = 0;
     uint64_t length = 0;
     bool has_length = false, expect_continue = false, chunked;
     int n;
@@ -932,11 +1210,21 @@ static int on_http(struct lws *wsi, struct dh_conn *c, const char *in, size_t in
         path[in_len] = '\0';
         n = (int)in_len;
     }
-    if (n < 0 || devhttp_parse_path(path, (size_t)n, &c->target) < 0) {
+    if (n >= 0 && devhttp_parse_path(path, (size_t)n, &c->target) == 0) {
+        /* Google's DeviceService */
+    } else if (n >= 0 && devhttp_aws_route(path, (size_t)n, &aws_topic, &aws_tl) == 0) {
+        c->aws = true;
+        new_trace_id(c);
+    } else {
         devhttp_err_set(&e, DEVHTTP_G_NOT_FOUND, "The requested URL was not found on this server.");
         return reply_early(c, &e, chunked);
     }
-    if (strcmp(c->method, devhttp_route_method(c->target.route)) != 0) {
+    if (c->aws && strcmp(c->method, "POST") != 0) {
+        devhttp_aws_err_set(&e, 405, "Method %s is not allowed: publish with POST", c->method);
+        c->allow = "POST";
+        return reply_early(c, &e, chunked);
+    }
+    if (!c->aws && strcmp(c->method, devhttp_route_method(c->target.route)) != 0) {
         devhttp_err_set(&e, DEVHTTP_G_UNIMPLEMENTED, "Method %s is not allowed on %s.", c->method,
                         devhttp_route_name(c->target.route));
         e.http = 405;
@@ -961,7 +1249,9 @@ static int on_http(struct lws *wsi, struct dh_conn *c, const char *in, size_t in
             return reply_early(c, &e, true);
         }
     }
-    if (!has_length && c->target.route != DEVHTTP_ROUTE_GET_CONFIG) {
+    /* An AWS publish may have no body at all (an empty payload), which
+     * HTTP/1.1 sends without Content-Length. */
+    if (!has_length && !c->aws && c->target.route != DEVHTTP_ROUTE_GET_CONFIG) {
         devhttp_err_set(&e, DEVHTTP_G_INVALID_ARGUMENT, "A request body needs a Content-Length.");
         e.http = 411;
         return reply_early(c, &e, true);
@@ -977,10 +1267,15 @@ static int on_http(struct lws *wsi, struct dh_conn *c, const char *in, size_t in
 
     /* A client waiting for "100 Continue" may never send the body lws
      * would otherwise skip: refuse it by closing. */
-    if (authenticate(wsi, c, expect_continue) < 0)
-        return 0;
-    if (c->target.route == DEVHTTP_ROUTE_GET_CONFIG && read_query(wsi, c, &e) < 0)
-        return reply_early(c, &e, expect_continue);
+    if (c->aws) {
+        if (aws_admit(wsi, c, aws_topic, aws_tl, length, expect_continue) < 0)
+            return 0;
+    } else {
+        if (authenticate(wsi, c, expect_continue) < 0)
+            return 0;
+        if (c->target.route == DEVHTTP_ROUTE_GET_CONFIG && read_query(wsi, c, &e) < 0)
+            return reply_early(c, &e, expect_continue);
+    }
 
     if (length == 0)
         return dispatch(c);
@@ -992,12 +1287,13 @@ static int on_http(struct lws *wsi, struct dh_conn *c, const char *in, size_t in
             (int)(sizeof(cont) - 1))
             return -1;
     }
-    buf_init(&c->body, dh.max_body);
+    buf_init(&c->body, c->aws && dh.max_body > AWS_MAX_PAYLOAD ? AWS_MAX_PAYLOAD : dh.max_body);
     c->phase = DH_BODY;
+    wake_for_tls_pending(wsi);
     return 0;
 }
 
-static int on_body(struct dh_conn *c, const void *in, size_t len)
+static int on_body(struct lws *wsi, struct dh_conn *c, const void *in, size_t len)
 {
     struct devhttp_err e;
     int rc;
@@ -1008,7 +1304,7 @@ static int on_body(struct dh_conn *c, const void *in, size_t len)
     rc = buf_append(&c->body, in, len);
     if (rc == -EMSGSIZE) {
         devhttp_err_set(&e, DEVHTTP_G_INVALID_ARGUMENT,
-                        "Request payload size exceeds the limit: %zu bytes.", dh.max_body);
+                        "Request payload size exceeds the limit: %zu bytes.", c->body.max);
         e.http = 413;
         return reply_early(c, &e, true);
     }
@@ -1016,6 +1312,7 @@ static int on_body(struct dh_conn *c, const void *in, size_t len)
         devhttp_err_set(&e, DEVHTTP_G_INTERNAL, "Out of memory.");
         return reply_early(c, &e, true);
     }
+    wake_for_tls_pending(wsi);
     return 0;
 }
 
@@ -1025,10 +1322,20 @@ static int devhttp_callback(struct lws *wsi, enum lws_callback_reasons reason, v
     struct dh_conn *c = user;
 
     switch (reason) {
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+        /* user is the vhost's SSL_CTX (not a connection): see
+         * accept_presented_cert. */
+        if (user)
+            SSL_CTX_set_cert_verify_callback((SSL_CTX *)user, accept_presented_cert, NULL);
+        return 0;
+    case LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION:
+        /* A client certificate is requested, not required: Google devices
+         * send none, and an AWS one is judged per request. */
+        return 0;
     case LWS_CALLBACK_HTTP:
         return c ? on_http(wsi, c, in, len) : -1;
     case LWS_CALLBACK_HTTP_BODY:
-        return c ? on_body(c, in, len) : -1;
+        return c ? on_body(wsi, c, in, len) : -1;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (!c)
             return -1;

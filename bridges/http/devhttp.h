@@ -1,9 +1,12 @@
-/* The device HTTPS bridge: Google Cloud IoT Core's DeviceService v1
- * (publishEvent, setState, getConfig) on the "http-devices" listener. Every
+/* The device HTTPS bridge on the "http-devices" listener: Google Cloud IoT
+ * Core's DeviceService v1 (publishEvent, setState, getConfig), where every
  * request carries its own device JWT, checked exactly as an MQTT CONNECT
- * would be; events and state go to the broker on the service link. The
- * daemon creates the vhost (TLS, ALPN "http/1.1") with devhttp_protocols()
- * and calls devhttp_init before the loop runs. */
+ * would be; and AWS IoT's HTTPS publish (POST /topics/T?qos=), where the
+ * TLS client certificate is the identity and the certificate's policies
+ * decide. Events, state and publishes go to the broker on the service
+ * link. The daemon creates the vhost (TLS, ALPN "http/1.1", a client
+ * certificate requested but not required) with devhttp_protocols() and
+ * calls devhttp_init before the loop runs. */
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +21,9 @@ struct devhttp_options {
     const char *google_prefix;       /* upstream topic prefix, e.g. "google/" (copied) */
     const char *pubsub_prefix;       /* notification-config topics, e.g. "pubsub/" (copied;
                                       * NULL = "pubsub/") */
+    const char *aws_prefix;          /* AWS publishes, e.g. "aws/" (copied; NULL = "aws/") */
+    const char *aws_region;          /* policy ARNs (copied; NULL or "" = "us-east-1") */
+    const char *aws_account_id;      /* policy ARNs (copied; NULL or "" = "123456789012") */
     int64_t clock_skew;              /* JWT rules, seconds (DESIGN.md "Google token rules") */
     int64_t max_token_lifetime;
     int64_t refresh_interval;
@@ -26,7 +32,8 @@ struct devhttp_options {
 };
 
 /* Copies o (strings too). May be called again to replace the options.
- * Returns 0, -EINVAL (no db), -ENAMETOOLONG (a prefix) or -ENOMEM. */
+ * Returns 0, -EINVAL (no db), -ENAMETOOLONG (a prefix, the region or the
+ * account) or -ENOMEM. */
 int devhttp_init(const struct devhttp_options *o);
 /* Forgets the service link and frees the rate table. Call it before
  * service_link_free: connections still open afterwards (closed by

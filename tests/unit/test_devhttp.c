@@ -3,8 +3,9 @@
  * the publishEvent / setState bodies in both spellings and both base64
  * alphabets, gatewayInfo (body and query), Google's limits, the getConfig
  * query and reply, the error
- * envelope, upstream topics with and without notification configs, and the
- * per-device state rate. No sockets, no store. */
+ * envelope, upstream topics with and without notification configs, the
+ * per-device state rate, and AWS's HTTPS publish (bridges/http/devhttp_aws.c:
+ * route, query, topic rules, refusals, answers). No sockets, no store. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridges/http/devhttp_aws.h"
 #include "bridges/http/devhttp_req.h"
 #include "common/b64.h"
 #include "testutil.h"
@@ -828,6 +830,182 @@ static void test_rate(void)
     CHECK(devhttp_rate_take(NULL, 1, 0));
 }
 
+
+/* ---- AWS HTTPS publish ---- */
+
+static int aws_route(const char *path, char *out, size_t cap)
+{
+    const char *t = NULL;
+    size_t tl = 0;
+    int rc = devhttp_aws_route(path, strlen(path), &t, &tl);
+    if (rc == 0)
+        snprintf(out, cap, "%.*s", (int)tl, t);
+    return rc;
+}
+
+static void test_aws_route(void)
+{
+    char t[300];
+
+    /* The decoded remainder is the topic: %2F arrives as '/', and AWS's own
+     * curl example sends plain '/'. */
+    CHECK_EQ(aws_route("/topics/dt/sensor1", t, sizeof(t)), 0);
+    CHECK_STR(t, "dt/sensor1");
+    CHECK_EQ(aws_route("/topics/a", t, sizeof(t)), 0);
+    CHECK_STR(t, "a");
+    CHECK_EQ(aws_route("/topics/", t, sizeof(t)), 0);      /* empty: the topic check refuses */
+    CHECK_STR(t, "");
+    CHECK_EQ(aws_route("/topics", t, sizeof(t)), -ENOENT);
+    CHECK_EQ(aws_route("/topicsx/a", t, sizeof(t)), -ENOENT);
+    CHECK_EQ(aws_route("/Topics/a", t, sizeof(t)), -ENOENT);
+    CHECK_EQ(aws_route("/v1/topics/a", t, sizeof(t)), -ENOENT);
+    CHECK_EQ(aws_route("", t, sizeof(t)), -ENOENT);
+}
+
+static int aws_query(const char *const *args, size_t n, struct devhttp_aws_query *q)
+{
+    struct devhttp_err e;
+    int rc = 0;
+
+    memset(q, 0, sizeof(*q));
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = devhttp_aws_query_add(q, args[i], strlen(args[i]), &e);
+    if (rc < 0)
+        CHECK_EQ(e.http, 400);
+    return rc;
+}
+
+static void test_aws_query(void)
+{
+    struct devhttp_aws_query q;
+
+    /* AWS's defaults: qos 0, retain false. */
+    CHECK_EQ(aws_query(NULL, 0, &q), 0);
+    CHECK(q.qos == 0 && !q.retain);
+    {
+        const char *a[] = { "qos=1" };
+        CHECK_EQ(aws_query(a, 1, &q), 0);
+        CHECK(q.qos == 1 && !q.retain);
+    }
+    {
+        const char *a[] = { "qos=0", "retain=true" };
+        CHECK_EQ(aws_query(a, 2, &q), 0);
+        CHECK(q.qos == 0 && q.retain);
+    }
+    {
+        const char *a[] = { "retain=TRUE", "qos=1", "retain=True" };   /* same value twice */
+        CHECK_EQ(aws_query(a, 3, &q), 0);
+        CHECK(q.qos == 1 && q.retain);
+    }
+    {
+        const char *a[] = { "retain=false", "contentType=text/plain", "messageExpiry=60", "x" };
+        CHECK_EQ(aws_query(a, 4, &q), 0);
+        CHECK(q.qos == 0 && !q.retain);
+    }
+    /* Refused: no QoS 2, no other spellings, no conflicting repeats. */
+    static const char *const bad[][2] = {
+        { "qos=2", NULL }, { "qos=", NULL }, { "qos", NULL }, { "qos=01", NULL },
+        { "qos=-1", NULL }, { "qos= 1", NULL }, { "qos=1", "qos=0" }, { "retain=1", NULL },
+        { "retain=yes", NULL }, { "retain=", NULL }, { "retain=true", "retain=false" },
+        { "QOS=1x", NULL },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *a[2] = { bad[i][0], bad[i][1] };
+        int rc = aws_query(a, bad[i][1] ? 2 : 1, &q);
+        /* Names are case-sensitive: "QOS" is an unknown (ignored) name. */
+        if (strcmp(bad[i][0], "QOS=1x") == 0)
+            CHECK_EQ(rc, 0);
+        else if (!CHECK_EQ(rc, -EBADMSG))
+            fprintf(stderr, "  query %s %s\n", bad[i][0], bad[i][1] ? bad[i][1] : "");
+    }
+}
+
+static int aws_topic(const char *t, size_t len, int *http)
+{
+    struct devhttp_err e = { .http = 0 };
+    int rc = devhttp_aws_topic_check(t, len, &e);
+    *http = rc < 0 ? e.http : 200;
+    return rc;
+}
+
+static void test_aws_topics(void)
+{
+    char t[400];
+    int http;
+
+    CHECK_EQ(aws_topic("dt/sensor1", 10, &http), 0);
+    CHECK_EQ(aws_topic("a", 1, &http), 0);
+    CHECK_EQ(aws_topic("a//b/", 5, &http), 0);
+    CHECK_EQ(aws_topic("caf\xc3\xa9", 5, &http), 0);
+    /* 256 bytes and 7 slashes are the limits. */
+    memset(t, 'x', sizeof(t));
+    CHECK_EQ(aws_topic(t, 256, &http), 0);
+    CHECK_EQ(aws_topic(t, 257, &http), -EMSGSIZE);
+    CHECK_EQ(http, 400);
+    CHECK_EQ(aws_topic("a/b/c/d/e/f/g/h", 15, &http), 0);
+    CHECK_EQ(aws_topic("a/b/c/d/e/f/g/h/i", 17, &http), -EMSGSIZE);
+    CHECK_EQ(http, 400);
+    /* Every '$' topic is 403, even those MQTT devices may publish (shadow
+     * requests) and Basic Ingest. */
+    static const char *const reserved[] = {
+        "$aws/things/t/shadow/update", "$aws/things/t/shadow/get",
+        "$aws/events/presence/connected/c", "$aws/rules/r/x", "$SYS/x", "$",
+        "$aws/certificates/create/json",
+    };
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+        CHECK_EQ(aws_topic(reserved[i], strlen(reserved[i]), &http), -EACCES);
+        CHECK_EQ(http, 403);
+    }
+    /* 400: empty, wildcards anywhere, NUL, bad UTF-8. */
+    static const char *const bad[] = { "", "a/+", "+", "a/#", "#", "a+b", "a/b#", "\xc3", "\xff/a" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK_EQ(aws_topic(bad[i], strlen(bad[i]), &http), -EBADMSG);
+        CHECK_EQ(http, 400);
+    }
+    CHECK_EQ(aws_topic("a\0b", 3, &http), -EBADMSG);
+}
+
+static void test_aws_answers(void)
+{
+    static const uint8_t zero[16], ones[16] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+    char id[DEVHTTP_AWS_TRACE_ID_LEN + 1];
+    struct devhttp_err e;
+    char *body = NULL;
+    size_t len = 0;
+
+    /* Version 4, RFC 4122 variant. */
+    devhttp_aws_trace_id(zero, id);
+    CHECK_STR(id, "00000000-0000-4000-8000-000000000000");
+    devhttp_aws_trace_id(ones, id);
+    CHECK_STR(id, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+
+    /* AWS's body, compact, message first. */
+    CHECK_EQ(devhttp_aws_body("OK", "00000000-0000-4000-8000-000000000000", &body, &len), 0);
+    CHECK_STR(body, "{\"message\":\"OK\",\"traceId\":\"00000000-0000-4000-8000-000000000000\"}");
+    CHECK_EQ(len, strlen(body));
+    free(body);
+    /* Escaped, and a message cut inside a UTF-8 sequence still makes JSON. */
+    CHECK_EQ(devhttp_aws_body("a \"b\"\n\xc3", "t", &body, &len), 0);
+    CHECK_STR(body, "{\"message\":\"a \\\"b\\\"\\n?\",\"traceId\":\"t\"}");
+    free(body);
+
+    /* Every certificate problem is the same 403; a store error is 503. */
+    static const enum reg_auth_reason forbidden[] = { REG_AUTH_CERT_UNKNOWN, REG_AUTH_CERT_INACTIVE,
+                                                      REG_AUTH_CERT_EXPIRED, REG_AUTH_NOT_AUTHORIZED };
+    for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++) {
+        devhttp_aws_auth_refusal(forbidden[i], &e);
+        CHECK_EQ(e.http, 403);
+        CHECK_STR(e.msg, "Forbidden");
+    }
+    devhttp_aws_auth_refusal(REG_AUTH_STORE_ERROR, &e);
+    CHECK_EQ(e.http, 503);
+    devhttp_aws_err_set(&e, 413, "Payload too large: at most %d bytes", 131072);
+    CHECK_EQ(e.http, 413);
+    CHECK_STR(e.msg, "Payload too large: at most 131072 bytes");
+    devhttp_aws_err_set(NULL, 400, "ignored");
+}
+
 int main(void)
 {
     test_b64();
@@ -841,5 +1019,9 @@ int main(void)
     test_envelope();
     test_topics();
     test_rate();
+    test_aws_route();
+    test_aws_query();
+    test_aws_topics();
+    test_aws_answers();
     return tu_finish("test_devhttp");
 }

@@ -152,7 +152,14 @@ static int compile_stmt(const json_t *js, const struct aws_policy_ctx *ctx, bool
         const json_t *e = json_is_array(res) ? json_array_get(res, i) : res;
         struct aws_pat p;
 
-        rc = aws_policy_subst(ctx, json_string_value(e), json_string_length(e), &p);
+        /* A variable this connection cannot resolve (no thing attached,
+         * no client id over HTTPS): an Allow does not apply (AWS), and a
+         * Deny applies as if the variable were '*', so a missing value
+         * never lifts a Deny (stricter than AWS, which ignores the
+         * statement). In a Deny's NotResource the element is left out:
+         * the exception shrinks, the Deny covers more. */
+        rc = aws_policy_subst(ctx, json_string_value(e), json_string_length(e),
+                              deny && !st.not_resource, &p);
         if (rc == -E2BIG) {
             /* Past our own size cap: fail closed. An Allow is dropped; for
              * a Deny the pattern covers everything (Resource) or nothing
@@ -172,9 +179,11 @@ static int compile_stmt(const json_t *js, const struct aws_policy_ctx *ctx, bool
             p.n = 1;
             rc = 0;
         }
+        if (rc == -ENOENT && deny && st.not_resource)
+            continue;           /* see above: the exception shrinks */
         if (rc < 0) {
             if (rc == -ENOENT)
-                rc = 0;         /* an unresolvable variable: inert */
+                rc = 0;         /* an unresolvable variable: an inert Allow */
             goto drop;
         }
         st.res[st.n_res++] = p;

@@ -328,7 +328,7 @@ static int compile_values(const json_t *v, const struct aws_policy_ctx *ctx,
             rc = -EINVAL;
             break;
         }
-        rc = aws_policy_subst(ctx, s, len, &pats[i]);
+        rc = aws_policy_subst(ctx, s, len, false, &pats[i]);
         /* A value past the pattern cap cannot be decided: UNKNOWN, so the
          * caller fails closed. */
         if (rc == -E2BIG)

@@ -78,9 +78,11 @@ int aws_policy_key(const struct aws_policy_ctx *ctx, const char *name, size_t le
  * policy variables substituted as literal text and its own '*' and '?' as
  * wildcards. Returns 0 with *ret (caller frees with aws_pat_free), -ENOENT
  * when a variable cannot be resolved, -E2BIG past AWS_POLICY_MAX_PATTERN,
- * -ENOMEM. */
+ * -ENOMEM. unresolved_star: a variable that cannot be resolved becomes the
+ * wildcard '*' instead of -ENOENT (a Deny's resource, which must cover at
+ * least what it would cover for any value). */
 int aws_policy_subst(const struct aws_policy_ctx *ctx, const char *s, size_t n,
-                     struct aws_pat *ret);
+                     bool unresolved_star, struct aws_pat *ret);
 
 /* Parses and checks a document: the character limit, JSON, the grammar.
  * Returns 0 with the parsed root in *ret (caller json_decref's), -EINVAL

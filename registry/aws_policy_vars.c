@@ -177,7 +177,7 @@ static int var_value(const struct aws_policy_ctx *ctx, const char *name, size_t 
 }
 
 int aws_policy_subst(const struct aws_policy_ctx *ctx, const char *s, size_t n,
-                     struct aws_pat *ret)
+                     bool unresolved_star, struct aws_pat *ret)
 {
     struct aws_pat p = { NULL, 0 };
     size_t i = 0, lit = 0;
@@ -210,6 +210,8 @@ int aws_policy_subst(const struct aws_policy_ctx *ctx, const char *s, size_t n,
             rc = var_value(ctx, val, vlen, &v);
             if (rc == 0)
                 rc = aws_pat_append(&p, v, strlen(v), false);
+            else if (rc == -ENOENT && unresolved_star)
+                rc = aws_pat_append(&p, "*", 1, true);
         }
         i = (size_t)(close - s) + 1;
         lit = i;

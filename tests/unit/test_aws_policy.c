@@ -460,11 +460,33 @@ static void test_thing_variables(void)
     DENIED(s, AWS_ACT_PUBLISH, "topic/red");
     aws_policy_set_free(s);
 
-    /* An inert Deny denies nothing: the Allow still applies. */
+    /* A Deny is never lifted by a value the connection lacks: its variable
+     * stands for any value (stricter than AWS, which ignores the whole
+     * statement), so only the rest of its pattern still narrows it. */
     s = pol2(stmt1("Allow", "'iot:Publish'", "'" ARN "topic/*'", NULL),
              stmt1("Deny", "'iot:Publish'",
                    "'" ARN "topic/${iot:Connection.Thing.ThingName}'", NULL), &none);
-    ALLOWED(s, AWS_ACT_PUBLISH, "topic/dev1");
+    XDENIED(s, AWS_ACT_PUBLISH, "topic/dev1");
+    aws_policy_set_free(s);
+    s = pol2(stmt1("Allow", "'iot:Publish'", "'" ARN "topic/*'", NULL),
+             stmt1("Deny", "'iot:Publish'",
+                   "'" ARN "topic/${iot:Connection.Thing.ThingName}/admin'", NULL), &none);
+    XDENIED(s, AWS_ACT_PUBLISH, "topic/x/admin");
+    ALLOWED(s, AWS_ACT_PUBLISH, "topic/x/data");
+    aws_policy_set_free(s);
+    /* In a Deny's NotResource the unresolvable element is dropped: the
+     * exception shrinks, so the Deny covers more. */
+    s = pol2(stmt1("Allow", "'iot:Publish'", "'" ARN "topic/*'", NULL),
+             "{'Version':'2012-10-17','Statement':[{'Effect':'Deny','Action':'iot:Publish',"
+             "'NotResource':['" ARN "topic/${iot:Connection.Thing.ThingName}','" ARN
+             "topic/open']}]}", &none);
+    XDENIED(s, AWS_ACT_PUBLISH, "topic/dev1");
+    ALLOWED(s, AWS_ACT_PUBLISH, "topic/open");
+    aws_policy_set_free(s);
+    /* An Allow with an unresolvable variable stays inert. */
+    s = pol(stmt1("Allow", "'iot:Publish'", "'" ARN "topic/${iot:Connection.Thing.ThingName}'",
+                  NULL), &none);
+    DENIED(s, AWS_ACT_PUBLISH, "topic/dev1");
     aws_policy_set_free(s);
     s = pol2(stmt1("Allow", "'iot:Publish'", "'" ARN "topic/*'", NULL),
              stmt1("Deny", "'iot:Publish'",

@@ -311,7 +311,11 @@ class Env:
         if os.path.exists(ports_json):
             os.unlink(ports_json)
         t0 = time.monotonic()
-        p = Proc(name, [self.iotcored_bin, "-c", conf], os.path.join(d, "iotcored.log"), cwd=d)
+        # IOTCORED_BENCH_WRAP (e.g. "heaptrack -o /tmp/ht") runs the daemon
+        # under a profiler: for finding where memory or CPU goes, never for
+        # the figures (it changes both).
+        wrap = os.environ.get("IOTCORED_BENCH_WRAP", "").split()
+        p = Proc(name, wrap + [self.iotcored_bin, "-c", conf], os.path.join(d, "iotcored.log"), cwd=d)
         self.procs.append(p)
         ports = None
         deadline = t0 + 300

@@ -58,6 +58,15 @@ void buf_reset(struct buf *b)
     b->len = 0;
 }
 
+void buf_release_if_empty(struct buf *b)
+{
+    if (b->len == 0 && b->data) {
+        free(b->data);
+        b->data = NULL;
+        b->cap = 0;
+    }
+}
+
 void buf_free(struct buf *b)
 {
     if (!b)

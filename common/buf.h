@@ -18,6 +18,9 @@ int buf_append(struct buf *b, const void *p, size_t n);
 /* Drops the first n bytes (n <= len). */
 void buf_consume(struct buf *b, size_t n);
 void buf_reset(struct buf *b);
+/* Gives the storage back when the buffer is empty (max is kept; the next
+ * append allocates again): idle connections then hold no buffers. */
+void buf_release_if_empty(struct buf *b);
 void buf_free(struct buf *b);
 
 /* Makes room for n more bytes and returns where they go (*ret); the caller

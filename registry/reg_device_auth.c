@@ -36,6 +36,10 @@ enum reg_auth_reason reg_google_authenticate(struct db *db, const char *client_i
                                              struct reg_google_auth *ret) {
     struct reg_google_auth a;
     memset(&a, 0, sizeof(a));
+    /* The client id's parts: only for the lookup and the audience (the
+     * session keeps the registry and device rows, not 1 KiB of names). */
+    struct reg_google_path path;
+    memset(&path, 0, sizeof(path));
     struct db_credential creds[DB_MAX_CREDENTIALS];
     memset(creds, 0, sizeof(creds));
     size_t n_creds = 0;
@@ -51,14 +55,14 @@ enum reg_auth_reason reg_google_authenticate(struct db *db, const char *client_i
     if (!rules)
         return REG_AUTH_STORE_ERROR;
     if (!reg_google_client_id_is_google(client_id, cid_len) ||
-        reg_google_client_id_parse(client_id, cid_len, &a.path) < 0)
+        reg_google_client_id_parse(client_id, cid_len, &path) < 0)
         return REG_AUTH_BAD_CLIENT_ID;
     /* CONNACK 4 is about the packet, not the device: decide it before the
      * store is asked anything. */
     if (!has_password || !password || !reg_jwt_is_compact((const char *)password, pw_len))
         return REG_AUTH_NOT_JWT;
 
-    int rc = db_device_lookup(db, a.path.project, a.path.location, a.path.registry, a.path.device,
+    int rc = db_device_lookup(db, path.project, path.location, path.registry, path.device,
                               &a.registry, &a.device);
     /* -EINVAL: names the store could never hold, so no such device either. */
     if (rc == -ENOENT || rc == -EINVAL) {
@@ -116,7 +120,7 @@ enum reg_auth_reason reg_google_authenticate(struct db *db, const char *client_i
 
     /* aud must be the project that owns the registry (Google's rule). */
     struct reg_jwt_rules jr = *rules;
-    jr.audience = a.path.project;
+    jr.audience = path.project;
     r = reg_jwt_verify((const char *)password, pw_len, keys, n_keys, &jr, now, &a.token);
     if (r != REG_AUTH_OK)
         goto fail;

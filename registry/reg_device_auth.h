@@ -10,7 +10,6 @@
 #include "registry/reg_names.h"
 
 struct reg_google_auth {
-    struct reg_google_path path;     /* as the client id named it */
     struct db_registry registry;     /* owned fields: release with reg_google_auth_clear */
     struct db_device device;
     struct reg_jwt_result token;

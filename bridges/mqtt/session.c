@@ -49,6 +49,9 @@ void sess_output(struct sess *s, const uint8_t **ret_p, size_t *ret_len)
 void sess_output_consume(struct sess *s, size_t n)
 {
     buf_consume(&s->out, n);
+    /* Most devices are idle most of the time: hold no buffer between
+     * packets (a malloc per burst costs far less than the TLS record). */
+    buf_release_if_empty(&s->out);
 }
 
 /* ---- lifecycle ---- */
@@ -319,8 +322,10 @@ int sess_process_input(struct sess *s)
         if (r < 0)
             break;
     }
-    if (s->in.data)
+    if (s->in.data) {
         buf_consume(&s->in, off);
+        buf_release_if_empty(&s->in);
+    }
     if (s->state == SESS_ACTIVE) {
         /* Stop reading while a complete packet waits for room upstream. A
          * broker PUBACK resumes at once; the retry timer covers a full

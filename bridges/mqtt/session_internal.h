@@ -67,6 +67,7 @@ struct down_slot {
 };
 
 /* Broker QoS 1 publishes in arrival order, acked upstream from the head. */
+#define ACKS_INITIAL 8
 struct ack_entry {
     uint16_t upstream_pid;
     bool done;

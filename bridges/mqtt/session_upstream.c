@@ -23,9 +23,9 @@ bool sess_alloc_tables(struct sess *s)
     size_t n = s->hub->cfg.max_inflight;
     s->ups = calloc(n, sizeof(*s->ups));
     s->downs = calloc(n, sizeof(*s->downs));
-    /* The broker may have more in flight towards us than we forward (its own
-     * max_inflight_messages); drops are acked in order through this ring. */
-    s->acks_cap = 4 * n + 64;
+    /* The ack ring starts small and grows (ack_push): an idle device's
+     * memory is what the daemon is judged on. */
+    s->acks_cap = ACKS_INITIAL;
     s->acks = calloc(s->acks_cap, sizeof(*s->acks));
     /* Subscriptions grow on demand: most devices hold two (config and
      * commands), and idle memory per device is what the daemon is judged on. */
@@ -144,11 +144,32 @@ static void ack_flush(struct sess *s)
     }
 }
 
+/* The broker may have more in flight towards us than we forward (its own
+ * max_inflight_messages); drops are acked in order through the ring, which
+ * grows up to 4 * max_inflight + 64 entries. */
+static bool ack_grow(struct sess *s)
+{
+    size_t limit = 4 * s->hub->cfg.max_inflight + 64;
+    size_t cap = s->acks_cap * 2 > limit ? limit : s->acks_cap * 2;
+    struct ack_entry *a;
+
+    if (cap <= s->acks_cap || !(a = malloc(cap * sizeof(*a))))
+        return false;
+    /* Unrolled from the head, so the ring starts at 0 again. */
+    for (size_t k = 0; k < s->acks_count; k++)
+        a[k] = s->acks[(s->acks_head + k) % s->acks_cap];
+    free(s->acks);
+    s->acks = a;
+    s->acks_cap = cap;
+    s->acks_head = 0;
+    return true;
+}
+
 /* Queues a broker QoS 1 id in arrival order. Returns false when the ring is
- * full (the broker exceeded every sane in-flight window). */
+ * full at its limit (the broker exceeded every sane in-flight window). */
 static bool ack_push(struct sess *s, uint16_t upid, bool done)
 {
-    if (s->acks_count == s->acks_cap)
+    if (s->acks_count == s->acks_cap && !ack_grow(s))
         return false;
     size_t i = (s->acks_head + s->acks_count) % s->acks_cap;
     s->acks[i].upstream_pid = upid;

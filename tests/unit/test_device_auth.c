@@ -80,7 +80,7 @@ static void test_ok(void) {
     char *t = forge(rsa, "proj-1", now - 10, now + 7200);
     memset(&a, 0x5A, sizeof(a));
     CHECK_REASON(auth(CID("dev-rsa"), t, &a), REG_AUTH_OK);
-    CHECK(strcmp(a.path.project, "proj-1") == 0 && strcmp(a.path.device, "dev-rsa") == 0);
+    CHECK(strcmp(a.registry.project, "proj-1") == 0);
     CHECK(strcmp(a.registry.id, "reg-1") == 0 && a.registry.rowid == reg_rowid);
     CHECK(strcmp(a.device.id, "dev-rsa") == 0 && !a.device.blocked);
     CHECK(a.token.iat == now - 10 && a.token.exp == now + 7200);

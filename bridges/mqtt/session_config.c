@@ -29,7 +29,7 @@ static void send_config(struct sess *s, int64_t device_rowid, const char *device
 
 static struct down_slot *config_slot(const struct sess *s, int64_t device_rowid)
 {
-    for (size_t i = 0; i < s->hub->cfg.max_inflight; i++)
+    for (size_t i = 0; s->downs && i < s->hub->cfg.max_inflight; i++)
         if (s->downs[i].kind == DOWN_CONFIG && s->downs[i].config_device == device_rowid)
             return &s->downs[i];
     return NULL;
@@ -77,7 +77,7 @@ static const char *device_id_of(const struct sess *s, int64_t rowid)
 
 void sess_config_resend_due(struct sess *s, int64_t now_ms)
 {
-    for (size_t i = 0; i < s->hub->cfg.max_inflight; i++) {
+    for (size_t i = 0; s->downs && i < s->hub->cfg.max_inflight; i++) {
         struct down_slot *d = &s->downs[i];
         if (d->kind != DOWN_CONFIG || d->resend_at > now_ms)
             continue;

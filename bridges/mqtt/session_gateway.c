@@ -116,7 +116,7 @@ static void detach(struct sess *s, struct attached *a)
         uint16_t pid;
         upstream_unsubscribe(s->up, up_filters, n_up, &pid);
     }
-    for (size_t i = 0; i < s->hub->cfg.max_inflight; i++)
+    for (size_t i = 0; s->downs && i < s->hub->cfg.max_inflight; i++)
         if (s->downs[i].kind == DOWN_CONFIG && s->downs[i].config_device == a->rowid)
             s->downs[i].kind = DOWN_FREE;
     *a = s->attached[--s->n_attached];

@@ -148,7 +148,8 @@ struct sess {
     struct attached *attached;       /* owned */
     size_t n_attached, cap_attached;
 
-    /* In-flight tables, sized max_inflight. */
+    /* In-flight tables, sized max_inflight (downs from the first QoS 1
+     * delivery; the ack ring grows from ACKS_INITIAL). */
     struct up_slot *ups;
     struct down_slot *downs;
     struct ack_entry *acks;

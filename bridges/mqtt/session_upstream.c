@@ -22,14 +22,14 @@ bool sess_alloc_tables(struct sess *s)
 {
     size_t n = s->hub->cfg.max_inflight;
     s->ups = calloc(n, sizeof(*s->ups));
-    s->downs = calloc(n, sizeof(*s->downs));
-    /* The ack ring starts small and grows (ack_push): an idle device's
-     * memory is what the daemon is judged on. */
+    /* The downstream table comes with the first QoS 1 delivery
+     * (sess_down_alloc) and the ack ring starts small and grows
+     * (ack_push): an idle device's memory is what the daemon is judged on. */
     s->acks_cap = ACKS_INITIAL;
     s->acks = calloc(s->acks_cap, sizeof(*s->acks));
     /* Subscriptions grow on demand: most devices hold two (config and
      * commands), and idle memory per device is what the daemon is judged on. */
-    return s->ups && s->downs && s->acks;
+    return s->ups && s->acks;
 }
 
 /* ---- the link's callbacks ---- */
@@ -195,6 +195,8 @@ static void ack_mark_done(struct sess *s, uint16_t upid)
 struct down_slot *sess_down_alloc(struct sess *s)
 {
     size_t n = s->hub->cfg.max_inflight;
+    if (!s->downs && !(s->downs = calloc(n, sizeof(*s->downs))))
+        return NULL;
     for (size_t i = 0; i < n; i++) {
         if (s->downs[i].kind == DOWN_FREE) {
             /* Next free device-side id, skipping ids still in flight. */
@@ -368,7 +370,7 @@ int sess_open_upstream(struct sess *s, const char *up_cid, bool clean_session,
 
 void sess_handle_device_puback(struct sess *s, uint16_t pid)
 {
-    for (size_t i = 0; i < s->hub->cfg.max_inflight; i++) {
+    for (size_t i = 0; s->downs && i < s->hub->cfg.max_inflight; i++) {
         struct down_slot *d = &s->downs[i];
         if (d->kind == DOWN_FREE || d->device_pid != pid)
             continue;

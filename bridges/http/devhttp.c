@@ -31,6 +31,7 @@
 
 #include "bridges/http/devhttp_aws.h"
 #include "bridges/http/devhttp_req.h"
+#include "bridges/tls_peer.h"
 #include "bridges/mqtt/aws.h"
 #include "bridges/mqtt/codec5.h"
 #include "bridges/upstream/service.h"
@@ -1001,47 +1002,6 @@ static int authenticate(struct lws *wsi, struct dh_conn *c, bool close_on_refusa
     return 0;
 }
 
-/* The certificate the client presented, as DER (malloc'd). Returns 0,
- * -ENOENT (none), -EIO, -ENOMEM. lws's "verified" flag is not consulted:
- * the handshake accepts any certificate (accept_presented_cert) and a
- * missing one reports verified too. A resumed TLS session keeps its
- * certificate. */
-static int peer_cert_der(struct lws *wsi, uint8_t **ret, size_t *ret_len)
-{
-    SSL *ssl = lws_get_ssl(wsi);
-    X509 *x = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
-    unsigned char *der = NULL;
-    uint8_t *copy;
-    int n;
-
-    if (!x)
-        return -ENOENT;
-    n = i2d_X509(x, &der);
-    if (n <= 0)
-        return -EIO;
-    copy = malloc((size_t)n);
-    if (copy)
-        memcpy(copy, der, (size_t)n);
-    OPENSSL_free(der);
-    if (!copy)
-        return -ENOMEM;
-    *ret = copy;
-    *ret_len = (size_t)n;
-    return 0;
-}
-
-/* Replaces X509_verify_cert for client certificates on this listener, as
- * on the MQTT one (bridges/mqtt/listener.c): AWS identity is the
- * fingerprint, looked up per request; a chain would only cost CPU and then
- * be ignored (a certificate registered without a CA has none we know).
- * The handshake still checks CertificateVerify, the client's proof that
- * it holds the certificate's key. */
-static int accept_presented_cert(X509_STORE_CTX *ctx, void *arg)
-{
-    (void)ctx;
-    (void)arg;
-    return 1;
-}
 
 /* Logs an AWS refusal with a reason word (never the payload), answers e
  * and returns -EACCES. */
@@ -1077,7 +1037,7 @@ static int aws_admit(struct lws *wsi, struct dh_conn *c, const char *topic, size
     bool allowed, retain_allowed = true;
     int rc, n;
 
-    rc = peer_cert_der(wsi, &der, &der_len);
+    rc = tls_peer_cert_der(lws_get_ssl(wsi), &der, &der_len);
     if (rc < 0) {
         devhttp_aws_auth_refusal(rc == -ENOENT ? REG_AUTH_CERT_UNKNOWN : REG_AUTH_STORE_ERROR, &e);
         return aws_refuse(c, topic, tl, rc == -ENOENT ? "no-certificate" : "certificate-unreadable",
@@ -1323,10 +1283,10 @@ static int devhttp_callback(struct lws *wsi, enum lws_callback_reasons reason, v
 
     switch (reason) {
     case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
-        /* user is the vhost's SSL_CTX (not a connection): see
-         * accept_presented_cert. */
+        /* user is the vhost's SSL_CTX (not a connection): any client
+         * certificate gets through the handshake (bridges/tls_peer.h). */
         if (user)
-            SSL_CTX_set_cert_verify_callback((SSL_CTX *)user, accept_presented_cert, NULL);
+            tls_peer_accept_any((SSL_CTX *)user);
         return 0;
     case LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION:
         /* A client certificate is requested, not required: Google devices

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "bridges/mqtt/session.h"
+#include "bridges/tls_peer.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "common/twheel.h"
@@ -257,39 +258,11 @@ static void t_arm_timer(void *t, int64_t ms)
 }
 
 /* The certificate the client presented, as DER. Read at CONNECT, after
- * the handshake finished (at RAW_ADOPT it may not have: deps-probe.md).
- * lws's "verified" flag is not consulted: a missing certificate reports
- * verified too, and AWS identity is the fingerprint, not a chain. */
+ * the handshake finished (at RAW_ADOPT it may not have: deps-probe.md). */
 static int t_peer_cert(void *t, uint8_t **ret, size_t *ret_len)
 {
     struct conn *c = t;
-    SSL *ssl = c->wsi ? lws_get_ssl(c->wsi) : NULL;
-    X509 *x = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
-    unsigned char *der = NULL;
-    int n;
-
-    if (!x)
-        return -ENOENT;
-    n = i2d_X509(x, &der);
-    if (n <= 0)
-        return -EIO;
-    uint8_t *copy = malloc((size_t)n);
-    if (copy)
-        memcpy(copy, der, (size_t)n);
-    OPENSSL_free(der);
-    if (!copy)
-        return -ENOMEM;
-    *ret = copy;
-    *ret_len = (size_t)n;
-    return 0;
-}
-
-/* Replaces X509_verify_cert for client certificates (see the caller). */
-static int accept_presented_cert(X509_STORE_CTX *ctx, void *arg)
-{
-    (void)ctx;
-    (void)arg;
-    return 1;
+    return tls_peer_cert_der(c->wsi ? lws_get_ssl(c->wsi) : NULL, ret, ret_len);
 }
 
 static const struct sess_transport_ops conn_ops = {
@@ -386,7 +359,7 @@ static int callback_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void
          * handshake still checks CertificateVerify, the client's proof that
          * it holds the certificate's key. */
         if (user) {
-            SSL_CTX_set_cert_verify_callback((SSL_CTX *)user, accept_presented_cert, NULL);
+            tls_peer_accept_any((SSL_CTX *)user);
             log_debug("client certificates: identified by fingerprint, no chain building");
         }
         return 0;

@@ -13,6 +13,7 @@
 
 #include "registry/aws_policy.h"
 #include "testutil.h"
+#include "testutil_json.h"
 
 #define ARN "arn:aws:iot:us-east-1:123456789012:"
 
@@ -65,24 +66,7 @@ static struct aws_policy_ctx bare_ctx(const char *client_id)
     return c;
 }
 
-static char jbuf[8][8192];
-static int jnext;
-
-/* The document with ' turned into ". Eight rotating buffers. */
-static const char *J(const char *sq)
-{
-    char *b = jbuf[jnext++ % 8];
-    size_t n = strlen(sq);
-
-    if (n >= sizeof(jbuf[0])) {
-        FAIL("test document too long");
-        n = sizeof(jbuf[0]) - 1;
-    }
-    for (size_t i = 0; i < n; i++)
-        b[i] = sq[i] == '\'' ? '"' : sq[i];
-    b[n] = '\0';
-    return b;
-}
+#define J tu_json_sq
 
 /* Compiles one or two single-quoted documents; each must validate. */
 static struct aws_policy_set *pol2(const char *d1, const char *d2,

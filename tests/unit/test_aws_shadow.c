@@ -15,44 +15,12 @@
 
 #include "registry/aws_shadow.h"
 #include "testutil.h"
+#include "testutil_json.h"
 
 #define T 1700000000
 #define TS "{'timestamp':1700000000}"
 
-static char jbuf[8][16384];
-static int jnext;
-
-static const char *J(const char *sq)
-{
-    char *b = jbuf[jnext++ % 8];
-    size_t n = strlen(sq);
-
-    if (n >= sizeof(jbuf[0])) {
-        FAIL("test document too long");
-        n = sizeof(jbuf[0]) - 1;
-    }
-    for (size_t i = 0; i < n; i++)
-        b[i] = sq[i] == '\'' ? '"' : sq[i];
-    b[n] = '\0';
-    return b;
-}
-
-/* Whether JSON text got equals the single-quoted document want. */
-static bool doc_is(const char *got, const char *want, const char *file, int line)
-{
-    json_t *g = got ? json_loads(got, 0, NULL) : NULL;
-    json_t *w = json_loads(J(want), 0, NULL);
-    bool ok = g && w && json_equal(g, w);
-
-    if (!w)
-        tu_checkf(false, file, line, "expected document does not parse: %s", want);
-    else
-        tu_checkf(ok, file, line, "document\n  got  %s\n  want %s", got ? got : "(null)", J(want));
-    json_decref(g);
-    json_decref(w);
-    return ok;
-}
-#define CHECK_DOC(got, want) doc_is((got), (want), __FILE__, __LINE__)
+#define J tu_json_sq
 
 static struct aws_shadow *fresh(void)
 {
@@ -109,7 +77,7 @@ static void check_rej(int rc, int err, int status, const char *msg, const char *
               msg);
     snprintf(want, sizeof(want), "{'code':%d,'message':'%s','timestamp':1700000000%s%s%s}",
              status, msg, token ? ",'clientToken':'" : "", token ? token : "", token ? "'" : "");
-    doc_is(rej.doc, want, file, line);
+    tu_json_doc_is(rej.doc, want, file, line);
 }
 #define CHECK_REJ(rc, err, status, msg, token) \
     check_rej((rc), (err), (status), (msg), (token), __FILE__, __LINE__)

@@ -19,41 +19,9 @@
 
 #include "registry/aws_template.h"
 #include "testutil.h"
+#include "testutil_json.h"
 
-static char jbuf[4][16384];
-static int jnext;
-
-static const char *J(const char *sq)
-{
-    char *b = jbuf[jnext++ % 4];
-    size_t n = strlen(sq);
-
-    if (n >= sizeof(jbuf[0])) {
-        FAIL("test document too long");
-        n = sizeof(jbuf[0]) - 1;
-    }
-    for (size_t i = 0; i < n; i++)
-        b[i] = sq[i] == '\'' ? '"' : sq[i];
-    b[n] = '\0';
-    return b;
-}
-
-/* Whether JSON text got equals the single-quoted document want. */
-static bool doc_is(const char *got, const char *want, const char *file, int line)
-{
-    json_t *g = got ? json_loads(got, 0, NULL) : NULL;
-    json_t *w = json_loads(J(want), 0, NULL);
-    bool ok = g && w && json_equal(g, w);
-
-    if (!w)
-        tu_checkf(false, file, line, "expected document does not parse: %s", want);
-    else
-        tu_checkf(ok, file, line, "document\n  got  %s\n  want %s", got ? got : "(null)", J(want));
-    json_decref(g);
-    json_decref(w);
-    return ok;
-}
-#define CHECK_DOC(got, want) doc_is((got), (want), __FILE__, __LINE__)
+#define J tu_json_sq
 
 static struct aws_template_plan plan;
 static char err[512];

@@ -762,7 +762,11 @@ static int admin_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (!rq)
             return -1;
-        if (!rq->active || rq->responded)
+        /* Only a request that waited for its body is dispatched here: one
+         * with a zero Content-Length was dispatched in on_http already,
+         * and may still be waiting for its reply (a deferred one), which a
+         * second dispatch would run twice. */
+        if (!rq->active || rq->responded || !rq->want_body)
             return 0;
         return dispatch(wsi, rq);
     case LWS_CALLBACK_HTTP_WRITEABLE:

@@ -328,6 +328,12 @@ def test_data_plane_publish(env):
         data.publish(topic=t, qos=1, payload=b"reboot")
         helpers.wait_for(lambda: any(m[0] == t and m[1] == b"reboot" for m in dev.messages),
                          helpers.T_DELIVER, "the published command")
+        # An empty payload (Content-Length: 0) is published once, not twice.
+        data.publish(topic=t, qos=1, payload=b"")
+        helpers.wait_for(lambda: any(m[1] == b"" for m in dev.messages), helpers.T_DELIVER,
+                         "the empty message")
+        time.sleep(0.3 * helpers.SCALE)
+        assert len([m for m in dev.messages if m[1] == b""]) == 1
     data.publish(topic=t + "/r", qos=0, retain=True, payload=b"kept")
     with device(d, cert) as dev:
         assert dev.subscribe_wait(t + "/r") == [1]

@@ -86,16 +86,18 @@ static const struct db_row_ops version_row = {
 
 /* ---- policies ---- */
 
-static int version_insert(struct db *db, int64_t policy_rowid, int64_t version,
-                          const char *document, int64_t now_us) {
-    struct db_q q;
-    db_q_open(&q, db, DB_ST_AWS_PVER_INSERT, false);
-    db_q_i64(&q, 1, policy_rowid);
-    db_q_i64(&q, 2, version);
-    db_q_text(&q, 3, document);
-    db_q_i64(&q, 4, now_us);
-    return db_q_run(&q);
-}
+static const struct db_versioned policy_versions = {
+    .st_versions = DB_ST_AWS_POLICY_VERSIONS,
+    .st_insert = DB_ST_AWS_PVER_INSERT,
+    .st_added = DB_ST_AWS_POLICY_ADDED,
+    .st_delete = DB_ST_AWS_PVER_DELETE,
+    .st_touch = DB_ST_AWS_POLICY_TOUCH,
+    .max_versions = DB_AWS_MAX_POLICY_VERSIONS,     /* AWS: 5 */
+    .owner_missing = "policy not found",
+    .version_missing = "policy version not found",
+    .too_many = "policy has the maximum number of versions",
+    .default_busy = "the default policy version cannot be deleted",
+};
 
 int db_aws_policy_insert(struct db *db, struct db_aws_policy *p, const char *document,
                          int64_t now_us) {
@@ -118,7 +120,7 @@ int db_aws_policy_insert(struct db *db, struct db_aws_policy *p, const char *doc
     r = db_q_run(&q);
     if (r >= 0) {
         rowid = sqlite3_last_insert_rowid(db->sq);
-        r = version_insert(db, rowid, 1, document, now_us);
+        r = db_version_insert(db, &policy_versions, rowid, 1, document, now_us);
     }
     r = db_txn_end(db, &t, r);
     if (r < 0)
@@ -168,65 +170,10 @@ int db_aws_policy_list(struct db *db, bool ascending, int64_t after_rowid, int l
 
 /* ---- versions ---- */
 
-/* What the version calls check: the id the next version gets, the
- * default, and how many versions exist. -ENOENT for no such policy. */
-struct versions {
-    int64_t next, def, count;
-};
-
-static int versions_of(struct db *db, int64_t policy_rowid, struct versions *ret) {
-    struct versions v = {0, 0, 0};
-    struct db_q q;
-    int rc, e;
-
-    db_q_open(&q, db, DB_ST_AWS_POLICY_VERSIONS, false);
-    db_q_i64(&q, 1, policy_rowid);
-    rc = db_q_step(&q);
-    if (rc == SQLITE_ROW) {
-        v.next = sqlite3_column_int64(q.st, 0);
-        v.def = sqlite3_column_int64(q.st, 1);
-        v.count = sqlite3_column_int64(q.st, 2);
-    }
-    e = db_q_end(&q);
-    if (e < 0)
-        return e;
-    if (rc != SQLITE_ROW)
-        return db_set_err(db, -ENOENT, "policy not found");
-    *ret = v;
-    return 0;
-}
-
 int db_aws_policy_version_add(struct db *db, int64_t policy_rowid, const char *document,
                               bool set_default, int64_t now_us, int64_t *ret_version) {
-    struct versions v;
-    struct db_txn t;
-    struct db_q q;
-    int r;
-
-    if (!db || !document)
-        return -EINVAL;
-    r = db_txn_begin(db, &t);
-    if (r < 0)
-        return r;
-    r = versions_of(db, policy_rowid, &v);
-    if (r >= 0 && v.count >= DB_AWS_MAX_POLICY_VERSIONS)
-        r = db_set_err(db, -E2BIG, "policy has the maximum number of versions");  /* AWS: 5 */
-    if (r >= 0)
-        r = version_insert(db, policy_rowid, v.next, document, now_us);
-    if (r >= 0) {
-        db_q_open(&q, db, DB_ST_AWS_POLICY_ADDED, false);
-        db_q_i64(&q, 1, policy_rowid);
-        db_q_i64(&q, 2, v.next);
-        db_q_i64(&q, 3, set_default ? 1 : 0);
-        db_q_i64(&q, 4, now_us);
-        r = db_q_run_changes(&q, "policy not found");
-    }
-    r = db_txn_end(db, &t, r);
-    if (r < 0)
-        return r;
-    if (ret_version)
-        *ret_version = v.next;
-    return 0;
+    return db_version_add(db, &policy_versions, policy_rowid, document, set_default, now_us,
+                          ret_version);
 }
 
 int db_aws_policy_version_get(struct db *db, int64_t policy_rowid, int64_t version,
@@ -256,32 +203,7 @@ int db_aws_policy_version_set_default(struct db *db, int64_t policy_rowid, int64
 /* The header gives this call no timestamp, so modified_us takes the
  * clock. */
 int db_aws_policy_version_delete(struct db *db, int64_t policy_rowid, int64_t version) {
-    struct versions v;
-    struct db_txn t;
-    struct db_q q;
-    int r;
-
-    if (!db)
-        return -EINVAL;
-    r = db_txn_begin(db, &t);
-    if (r < 0)
-        return r;
-    r = versions_of(db, policy_rowid, &v);
-    if (r >= 0 && v.def == version)
-        r = db_set_err(db, -EBUSY, "the default policy version cannot be deleted");
-    if (r >= 0) {
-        db_q_open(&q, db, DB_ST_AWS_PVER_DELETE, false);
-        db_q_i64(&q, 1, policy_rowid);
-        db_q_i64(&q, 2, version);
-        r = db_q_run_changes(&q, "policy version not found");
-    }
-    if (r >= 0) {
-        db_q_open(&q, db, DB_ST_AWS_POLICY_TOUCH, false);
-        db_q_i64(&q, 1, policy_rowid);
-        db_q_i64(&q, 2, time_now_unix_us());
-        r = db_q_run_changes(&q, "policy not found");
-    }
-    return db_txn_end(db, &t, r);
+    return db_version_delete(db, &policy_versions, policy_rowid, version, time_now_unix_us());
 }
 
 int db_aws_policy_version_list(struct db *db, int64_t policy_rowid,

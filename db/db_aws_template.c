@@ -104,16 +104,18 @@ static const struct db_row_ops version_row = {
 
 /* ---- templates ---- */
 
-static int version_insert(struct db *db, int64_t template_rowid, int64_t version,
-                          const char *body, int64_t now_us) {
-    struct db_q q;
-    db_q_open(&q, db, DB_ST_AWS_TMPL_VER_INSERT, false);
-    db_q_i64(&q, 1, template_rowid);
-    db_q_i64(&q, 2, version);
-    db_q_text(&q, 3, body);
-    db_q_i64(&q, 4, now_us);
-    return db_q_run(&q);
-}
+static const struct db_versioned template_versions = {
+    .st_versions = DB_ST_AWS_TMPL_VERSIONS,
+    .st_insert = DB_ST_AWS_TMPL_VER_INSERT,
+    .st_added = DB_ST_AWS_TMPL_ADDED,
+    .st_delete = DB_ST_AWS_TMPL_VER_DELETE,
+    .st_touch = DB_ST_AWS_TMPL_TOUCH,
+    .max_versions = DB_AWS_MAX_TEMPLATE_VERSIONS,
+    .owner_missing = "provisioning template not found",
+    .version_missing = "provisioning template version not found",
+    .too_many = "template has the maximum number of versions",
+    .default_busy = "the default template version cannot be deleted",
+};
 
 int db_aws_template_insert(struct db *db, struct db_aws_template *t, const char *body,
                            int64_t now_us) {
@@ -144,7 +146,7 @@ int db_aws_template_insert(struct db *db, struct db_aws_template *t, const char 
     r = db_q_run(&q);
     if (r >= 0) {
         rowid = sqlite3_last_insert_rowid(db->sq);
-        r = version_insert(db, rowid, 1, body, now_us);
+        r = db_version_insert(db, &template_versions, rowid, 1, body, now_us);
     }
     r = db_txn_end(db, &txn, r);
     if (r < 0)
@@ -204,65 +206,10 @@ int db_aws_template_list(struct db *db, int64_t after_rowid, int limit,
 
 /* ---- versions ---- */
 
-/* What the version calls check: the id the next version gets, the
- * default, and how many versions exist. -ENOENT for no such template. */
-struct versions {
-    int64_t next, def, count;
-};
-
-static int versions_of(struct db *db, int64_t template_rowid, struct versions *ret) {
-    struct versions v = {0, 0, 0};
-    struct db_q q;
-    int rc, e;
-
-    db_q_open(&q, db, DB_ST_AWS_TMPL_VERSIONS, false);
-    db_q_i64(&q, 1, template_rowid);
-    rc = db_q_step(&q);
-    if (rc == SQLITE_ROW) {
-        v.next = sqlite3_column_int64(q.st, 0);
-        v.def = sqlite3_column_int64(q.st, 1);
-        v.count = sqlite3_column_int64(q.st, 2);
-    }
-    e = db_q_end(&q);
-    if (e < 0)
-        return e;
-    if (rc != SQLITE_ROW)
-        return db_set_err(db, -ENOENT, "provisioning template not found");
-    *ret = v;
-    return 0;
-}
-
 int db_aws_template_version_add(struct db *db, int64_t template_rowid, const char *body,
                                 bool set_default, int64_t now_us, int64_t *ret_version) {
-    struct versions v;
-    struct db_txn txn;
-    struct db_q q;
-    int r;
-
-    if (!db || !body)
-        return -EINVAL;
-    r = db_txn_begin(db, &txn);
-    if (r < 0)
-        return r;
-    r = versions_of(db, template_rowid, &v);
-    if (r >= 0 && v.count >= DB_AWS_MAX_TEMPLATE_VERSIONS)
-        r = db_set_err(db, -E2BIG, "template has the maximum number of versions");
-    if (r >= 0)
-        r = version_insert(db, template_rowid, v.next, body, now_us);
-    if (r >= 0) {
-        db_q_open(&q, db, DB_ST_AWS_TMPL_ADDED, false);
-        db_q_i64(&q, 1, template_rowid);
-        db_q_i64(&q, 2, v.next);
-        db_q_i64(&q, 3, set_default ? 1 : 0);
-        db_q_i64(&q, 4, now_us);
-        r = db_q_run_changes(&q, "provisioning template not found");
-    }
-    r = db_txn_end(db, &txn, r);
-    if (r < 0)
-        return r;
-    if (ret_version)
-        *ret_version = v.next;
-    return 0;
+    return db_version_add(db, &template_versions, template_rowid, body, set_default, now_us,
+                          ret_version);
 }
 
 int db_aws_template_version_get(struct db *db, int64_t template_rowid, int64_t version,
@@ -278,32 +225,7 @@ int db_aws_template_version_get(struct db *db, int64_t template_rowid, int64_t v
 
 int db_aws_template_version_delete(struct db *db, int64_t template_rowid, int64_t version,
                                    int64_t now_us) {
-    struct versions v;
-    struct db_txn txn;
-    struct db_q q;
-    int r;
-
-    if (!db)
-        return -EINVAL;
-    r = db_txn_begin(db, &txn);
-    if (r < 0)
-        return r;
-    r = versions_of(db, template_rowid, &v);
-    if (r >= 0 && v.def == version)
-        r = db_set_err(db, -EBUSY, "the default template version cannot be deleted");
-    if (r >= 0) {
-        db_q_open(&q, db, DB_ST_AWS_TMPL_VER_DELETE, false);
-        db_q_i64(&q, 1, template_rowid);
-        db_q_i64(&q, 2, version);
-        r = db_q_run_changes(&q, "provisioning template version not found");
-    }
-    if (r >= 0) {
-        db_q_open(&q, db, DB_ST_AWS_TMPL_TOUCH, false);
-        db_q_i64(&q, 1, template_rowid);
-        db_q_i64(&q, 2, now_us);
-        r = db_q_run_changes(&q, "provisioning template not found");
-    }
-    return db_txn_end(db, &txn, r);
+    return db_version_delete(db, &template_versions, template_rowid, version, now_us);
 }
 
 int db_aws_template_version_list(struct db *db, int64_t template_rowid, int64_t after_version,

@@ -273,6 +273,33 @@ int db_q_one(struct db_q *q, const struct db_row_ops *ops, void *ret);
  * negative value is returned as the error. Returns the rows passed to cb. */
 int db_q_list(struct db_q *q, const struct db_row_ops *ops, void (*cb)(void), void *ud);
 
+/* ---- versioned resources (db_versions.c) ---- */
+
+/* What differs between the owners of versions (AWS policies, provisioning
+ * templates): their statements and messages. Statements: versions ?1
+ * owner -> next_version, default_version, count; insert ?1 owner ?2
+ * version ?3 text ?4 created_us; added ?1 owner ?2 version ?3 set_default
+ * ?4 now (next_version = ?2 + 1, the default when ?3); delete ?1 owner ?2
+ * version; touch ?1 owner ?2 now. */
+struct db_versioned {
+    enum db_stmt st_versions, st_insert, st_added, st_delete, st_touch;
+    int64_t max_versions;
+    const char *owner_missing;      /* -ENOENT messages */
+    const char *version_missing;
+    const char *too_many;           /* -E2BIG */
+    const char *default_busy;       /* -EBUSY */
+};
+/* One version row, as a create adds version 1. */
+int db_version_insert(struct db *db, const struct db_versioned *k, int64_t owner,
+                      int64_t version, const char *text, int64_t now_us);
+/* The next version (ids never reused), optionally the default, within the
+ * owner's limit (-E2BIG); in one transaction or savepoint. */
+int db_version_add(struct db *db, const struct db_versioned *k, int64_t owner, const char *text,
+                   bool set_default, int64_t now_us, int64_t *ret_version);
+/* Deletes a version that is not the default (-EBUSY) and touches the owner. */
+int db_version_delete(struct db *db, const struct db_versioned *k, int64_t owner,
+                      int64_t version, int64_t now_us);
+
 /* ---- transactions (db_txn.c) ---- */
 
 /* A write of several rows: its own transaction when none is open, else a

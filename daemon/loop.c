@@ -17,6 +17,7 @@
 #include "bridges/upstream/retained.h"
 #include "bridges/upstream/service.h"
 #include "bridges/upstream/upstream.h"
+#include "bridges/write_soon.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "daemon/metrics.h"
@@ -109,6 +110,11 @@ static void on_signal(void *handle, int signum)
     sess_hub_close_all(G.hub);
     lws_sul_cancel(&G.flush_sul);
     lws_sul_schedule(G.ctx, 0, &G.shutdown_sul, on_shutdown_tick, 50 * LWS_US_PER_MS);
+    /* lws on libuv re-arms its timer only after I/O or a timer callback,
+     * not after this signal callback: wake it, or the sessions' closes,
+     * their upstream DISCONNECTs (write_soon.h) and the shutdown tick
+     * would wait for whichever timer was due next. */
+    lws_cancel_service(G.ctx);
 }
 
 static void on_webui_change(void *ud, enum webui_change what, int64_t rowid)
@@ -444,6 +450,10 @@ int loop_run(const struct cfg *cfg, const struct pki_files *pki, struct db *db)
         return -EIO;
     }
 
+    /* Replies and forwarded packets are written at the end of each loop
+     * iteration rather than through writeable callbacks (write_soon.h). */
+    write_soon_init(G.ctx);
+
     /* Upstream connections are made on a vhost that does not listen. */
     struct lws_vhost *upstream_vh = NULL;
     if (upstream_vhost_create(G.ctx, &upstream_vh) < 0) {
@@ -616,6 +626,7 @@ out:
     devhttp_fini();
     service_link_free(G.service);
     G.service = NULL;
+    write_soon_fini();
     /* After the loop stopped this completes the destruction. */
     lws_context_destroy(G.ctx);
     G.ctx = NULL;

@@ -16,6 +16,7 @@
 
 #include "bridges/mqtt/session.h"
 #include "bridges/tls_peer.h"
+#include "bridges/write_soon.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "common/twheel.h"
@@ -38,6 +39,7 @@ struct conn {
     struct sess *sess;
     struct addr_entry *addr;
     struct twheel_node tw;           /* the session's deadline on the listener's wheel */
+    struct write_soon ws;            /* queued output, written at the end of the iteration */
     bool handshaking;
     bool closing;
     char peer[64];
@@ -187,10 +189,32 @@ static const char *accept_check(const struct sockaddr *sa)
 
 /* ---- transport ops for the session ---- */
 
+static int on_writeable(struct conn *c);
+
+/* Runs after the loop iteration's I/O callbacks (write_soon.h): most
+ * replies go out here in one write, without a poll change. What lws still
+ * holds from an earlier write must go first, so then wait for writeable. */
+static void conn_write_soon(struct write_soon *ws)
+{
+    struct conn *c = lws_container_of(ws, struct conn, ws);
+
+    if (!c->wsi || !c->sess || c->closing)
+        return;
+    if (lws_partial_buffered(c->wsi)) {
+        lws_callback_on_writable(c->wsi);
+        return;
+    }
+    if (on_writeable(c) < 0)
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
 static void t_want_write(void *t)
 {
     struct conn *c = t;
-    lws_callback_on_writable(c->wsi);
+    /* A closing connection flushes through the writeable callback, which
+     * closes it once lws has sent everything. */
+    if (c->closing || !write_soon_queue(&c->ws, conn_write_soon))
+        lws_callback_on_writable(c->wsi);
 }
 
 static void t_rx_flow(void *t, bool enable)
@@ -414,6 +438,7 @@ static int callback_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void
         if (!c || !c->wsi)
             return 0;
         twheel_disarm(&c->tw);
+        write_soon_cancel(&c->ws);
         handshake_done(c);
         L.connections--;
         if (c->addr) {

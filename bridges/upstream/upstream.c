@@ -25,6 +25,7 @@
 #include <libwebsockets.h>
 
 #include "bridges/mqtt/codec5.h"
+#include "bridges/write_soon.h"
 #include "common/buf.h"
 #include "common/cursor.h"
 #include "common/log.h"
@@ -66,6 +67,7 @@ struct fl_entry {
 
 struct upstream {
     struct twheel_node tw;              /* deadline on the shared wheel (common/twheel.h) */
+    struct write_soon ws;               /* queued output, written at the end of the iteration */
 
     enum up_state state;
     struct lws *wsi;                    /* borrowed; NULL once let go */
@@ -204,6 +206,7 @@ static void wheel_unregister(void)
 static void destroy(struct upstream *u)
 {
     wheel_unlink(u);
+    write_soon_cancel(&u->ws);
     if (u->secret_end && u->out.data)
         explicit_bzero(u->out.data, u->secret_end);
     buf_free(&u->in);
@@ -231,6 +234,7 @@ static void drop_wsi(struct upstream *u)
     if (!wsi)
         return;
     u->wsi = NULL;
+    write_soon_cancel(&u->ws);
     lws_set_opaque_user_data(wsi, NULL);
     lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
@@ -288,9 +292,36 @@ static int out_reserve(struct upstream *u, size_t n, size_t limit, uint8_t **ret
     return buf_reserve(&u->out, n, ret);
 }
 
+static int on_writeable(struct upstream *u);
+
+/* Runs after the loop iteration's I/O callbacks (write_soon.h): what the
+ * iteration queued goes out in one write, without a poll change. */
+static void up_write_soon(struct write_soon *ws)
+{
+    struct upstream *u = lws_container_of(ws, struct upstream, ws);
+
+    if (!u->wsi || u->state == UP_TCP)
+        return;
+    if (u->state == UP_CLOSING || lws_partial_buffered(u->wsi)) {
+        /* What lws still holds goes first; a closing link ends in the
+         * writeable callback once everything is out. */
+        lws_callback_on_writable(u->wsi);
+        return;
+    }
+    /* on_writeable may fail the link (report_closed); keep u alive until
+     * it returns. Its error paths have already let go of the wsi. */
+    u->busy++;
+    (void)on_writeable(u);
+    u->busy--;
+    if (u->free_pending && !u->busy)
+        destroy(u);
+}
+
 static void want_write(struct upstream *u)
 {
-    if (u->wsi && u->state != UP_TCP)
+    if (!u->wsi || u->state == UP_TCP)
+        return;
+    if (u->state == UP_CLOSING || !write_soon_queue(&u->ws, up_write_soon))
         lws_callback_on_writable(u->wsi);
 }
 
@@ -738,7 +769,7 @@ static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
          * can complete at once); u->wsi is already set through pwsi. */
         u->state = UP_WAIT_CONNACK;
         u->last_tx_ms = u->last_rx_ms = time_now_mono_ms();
-        lws_callback_on_writable(wsi);
+        want_write(u);
         return 0;
 
     case LWS_CALLBACK_RAW_RX:

@@ -385,6 +385,11 @@ static int callback_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void
         if (user) {
             tls_peer_accept_any((SSL_CTX *)user);
             log_debug("client certificates: identified by fingerprint, no chain building");
+            /* One TLS 1.3 session ticket per handshake instead of OpenSSL's
+             * two: a device holds one connection at a time and a resumed
+             * handshake brings it a fresh ticket. Saves a ticket's
+             * encryption and ~290-930 B per connect (scenario 6). */
+            SSL_CTX_set_num_tickets((SSL_CTX *)user, 1);
         }
         return 0;
     case LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION:

@@ -56,7 +56,7 @@ PROFILES = {
     # timed per store, REST creates per round, rounds of connect + create)
     "full": {"runs": 3, "connect": 2000, "tput_q0": 500, "tput_q1": 300, "tput_devices": 100,
              "lat_s": 10, "lat_rates": (1000, 10000), "speed_s": 3, "resume": True, "tput_fixed": (5000, 6),
-             "mem_sizes": (2000, 8000), "mem_hold": 30, "mem_runs": 3,
+             "mem_sizes": (2000, 9900), "mem_hold": 30, "mem_runs": 3,
              "reg_sizes": (2000, 100000, 1000000), "reg_chunk": 100000, "reg_restarts": 3, "reg_create": 2000,
              "reg_runs": 3},
     "quick": {"runs": 3, "connect": 300, "tput_q0": 100, "tput_q1": 60, "tput_devices": 100,
@@ -2110,7 +2110,7 @@ def main():
     ap.add_argument("--scenarios", default="1,2,3,4,5,6", help="comma list of 1 to 6")
     ap.add_argument("--registry-sizes", help="scenario 5's store sizes, comma list (2000,100000,1000000; "
                     "300,10000 quick); the first is the reference")
-    ap.add_argument("--mem-sizes", help="scenario 4's device counts, comma list (2000,8000; 500 quick)")
+    ap.add_argument("--mem-sizes", help="scenario 4's device counts, comma list (2000,9900; 500 quick)")
     ap.add_argument("--cases", help="scenario 1 only: run just the cases whose labels match these globs, "
                     "comma list (e.g. '1-*-x509-*,1r-*-x509-*' for the mTLS rows)")
     ap.add_argument("--connects", type=int, help="devices per scenario 1 run (2000; quick: 300)")

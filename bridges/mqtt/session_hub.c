@@ -174,7 +174,9 @@ int sess_hub_command_target(struct sess_hub *hub, int64_t device_rowid, const ch
     if (n < 0 || (size_t)n >= sizeof(topic))
         return -ENOENT;
     const struct sub_entry *sub = sess_sub_match(s, topic, (size_t)n);
-    return sub && sub->kind == GOOGLE_SUB_COMMANDS ? 0 : -ENOENT;
+    /* Subscribed means the broker has the subscription: until its SUBACK
+     * (which the device's own SUBACK waits for) a command would be lost. */
+    return sub && sub->kind == GOOGLE_SUB_COMMANDS && sub->upstream_pid == 0 ? 0 : -ENOENT;
 }
 
 void sess_hub_close_all(struct sess_hub *hub)

@@ -78,6 +78,10 @@ struct sub_entry {
     uint8_t qos;
     enum google_sub_kind kind;
     int64_t device_rowid;            /* the device the filter names (self or attached) */
+    /* Relayed from the broker (commands; AWS): the upstream SUBSCRIBE's
+     * packet id until the broker's SUBACK, 0 once it is in place there.
+     * Until then a command sent to the device would find no subscriber. */
+    uint16_t upstream_pid;
 };
 
 /* A device a gateway attached (Google: up to 1,000 at a time). */

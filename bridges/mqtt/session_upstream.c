@@ -307,6 +307,9 @@ static void on_up_suback(void *ud, uint16_t pid, const uint8_t *codes, size_t n)
             k++;
         }
         s->pending[i] = NULL;
+        for (size_t j = 0; j < s->n_subs; j++)
+            if (s->subs[j].upstream_pid == pid)
+                s->subs[j].upstream_pid = 0;
         EMIT(s, 4 + ps->count, mqtt_encode_suback(&w_, ps->device_pid, ps->codes, ps->count));
         free(ps);
         return;

@@ -52,9 +52,9 @@ int sess_handle_subscribe(struct sess *s, const struct mqtt_subscribe *sub)
     struct mqtt_topic_qos up_filters[MQTT_MAX_FILTERS];
     char up_names[MQTT_MAX_FILTERS][SUB_FILTER_MAX];
     size_t n_up = 0, slot = PENDING_SUBACKS;
-    /* Entries this SUBSCRIBE added that wait for the broker (by filter:
-     * indices move when the table grows). */
-    const char *new_up[MQTT_MAX_FILTERS];
+    /* Indices of the entries this SUBSCRIBE added that wait for the broker
+     * (nothing is removed from the table meanwhile). */
+    size_t new_up[MQTT_MAX_FILTERS];
     size_t n_new_up = 0;
 
     if (s->pers == SESS_AWS && sub->count > AWS_MAX_FILTERS_PER_SUBSCRIBE) {
@@ -123,7 +123,7 @@ int sess_handle_subscribe(struct sess *s, const struct mqtt_subscribe *sub)
             e->filter = copy;
             e->upstream_pid = 0;
             if (kind == GOOGLE_SUB_COMMANDS)
-                new_up[n_new_up++] = copy;
+                new_up[n_new_up++] = (size_t)(e - s->subs);
         }
         e->qos = qos;
         e->kind = kind;
@@ -150,10 +150,8 @@ int sess_handle_subscribe(struct sess *s, const struct mqtt_subscribe *sub)
     if (n_up && s->up && upstream_subscribe(s->up, up_filters, n_up, &ps->upstream_pid) >= 0) {
         ps->used = true;     /* SUBACK when the broker's SUBACK arrives */
         s->pending[slot] = ps;
-        for (size_t j = 0; j < s->n_subs; j++)
-            for (size_t k = 0; k < n_new_up; k++)
-                if (s->subs[j].filter == new_up[k])
-                    s->subs[j].upstream_pid = ps->upstream_pid;
+        for (size_t k = 0; k < n_new_up; k++)
+            s->subs[new_up[k]].upstream_pid = ps->upstream_pid;
     } else {
         for (size_t i = 0; i < ps->count; i++)
             if (ps->waits_upstream[i])
